@@ -1,0 +1,204 @@
+"""Fanout's settings, all read from the environment.
+
+Unset variables fall back to embedded defaults that run the whole service on
+one machine with no servers: SQLite in ``FANOUT_DATA_DIR``, a filesystem
+Celery broker, an in-memory swarm store.
+"""
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.environment import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_optional_str,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(env_str("FANOUT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    configured = env_optional_str("SECRET_KEY")
+    if configured:
+        return configured
+    # Embedded default: one random key per data directory, kept across restarts
+    # so that sessions and signed values stay valid.
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+WEB_PORT = env_int("WEB_PORT", 8000, minimum=1)
+TRACKER_PORT = env_int("TRACKER_PORT", 6969, minimum=1)
+SEEDER_PORT = env_int("SEEDER_PORT", 6881, minimum=1)
+
+FANOUT_PUBLIC_URL = env_str("FANOUT_PUBLIC_URL", f"http://localhost:{WEB_PORT}").rstrip("/")
+if urlsplit(FANOUT_PUBLIC_URL).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"FANOUT_PUBLIC_URL must be an http(s) URL, got {FANOUT_PUBLIC_URL!r}")
+FANOUT_ANNOUNCE_URL = env_str(
+    "FANOUT_ANNOUNCE_URL",
+    f"http://{urlsplit(FANOUT_PUBLIC_URL).hostname}:{TRACKER_PORT}/announce",
+)
+CSRF_TRUSTED_ORIGINS = [FANOUT_PUBLIC_URL]
+
+FANOUT_TORRENT_FORMAT = env_choice("FANOUT_TORRENT_FORMAT", "v1", ("v1", "hybrid", "v2"))
+FANOUT_SEEDER_UPLOAD_LIMIT = env_int("FANOUT_SEEDER_UPLOAD_LIMIT", 0, minimum=0)
+FANOUT_ANNOUNCE_INTERVAL = env_int("FANOUT_ANNOUNCE_INTERVAL", 1800, minimum=1)
+FANOUT_ANNOUNCE_MIN_INTERVAL = env_int("FANOUT_ANNOUNCE_MIN_INTERVAL", 60, minimum=0)
+FANOUT_PEER_TTL = env_int("FANOUT_PEER_TTL", 2 * 1800 + 300, minimum=1)
+FANOUT_TRACKER_WHITELIST_REFRESH = env_int("FANOUT_TRACKER_WHITELIST_REFRESH", 2, minimum=1)
+FANOUT_RELEASE_MAX_BYTES = env_int("FANOUT_RELEASE_MAX_BYTES", 64 * 1024**3, minimum=1)
+
+RELEASES_DIR = DATA_DIR / "releases"
+UPLOADS_DIR = DATA_DIR / "uploads"
+SEEDER_STATE_DIR = DATA_DIR / "seeder"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "distribution",
+    "tracker",
+    "seeder",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "distribution.context_processors.publisher",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'fanout.sqlite3'}"),
+        conn_max_age=60,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker, tracker and seeder share one file: WAL lets readers run
+    # beside a writer, IMMEDIATE transactions avoid upgrade deadlocks.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # Tests start worker and seeder processes: they need a file they can open.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "catalogue"
+LOGOUT_REDIRECT_URL = "catalogue"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# Uploads larger than this go to a temporary file on disk, never into memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(UPLOADS_DIR)
+DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
+
+REDIS_URL = env_optional_str("REDIS_URL")
+
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    # Longer than the longest build: otherwise Redis hands an unacknowledged
+    # task to a second worker while the first is still running it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+else:
+    _broker_dir = DATA_DIR / "celery-broker"
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stalled-builds": {
+        "task": "distribution.requeue_stalled_builds",
+        "schedule": 300.0,
+    },
+}
+FANOUT_BUILD_STALL_SECONDS = env_int("FANOUT_BUILD_STALL_SECONDS", 900, minimum=60)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,42 @@
+from django.contrib import admin
+
+from distribution.models import Product, Release, ReleaseFile, Torrent
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["publishers"]
+    search_fields = ["name", "slug"]
+
+
+class ReleaseFileInline(admin.TabularInline):
+    model = ReleaseFile
+    extra = 0
+    readonly_fields = ["path", "size", "sha256"]
+    can_delete = False
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "visibility", "torrent_format", "created_at", "published_at"]
+    list_filter = ["status", "visibility", "torrent_format", "product"]
+    search_fields = ["product__name", "version"]
+    readonly_fields = [
+        "storage_key",
+        "content_name",
+        "is_single_file",
+        "build_pieces_done",
+        "build_pieces_total",
+        "build_updated_at",
+    ]
+    inlines = [ReleaseFileInline]
+
+
+@admin.register(Torrent)
+class TorrentAdmin(admin.ModelAdmin):
+    list_display = ["release", "info_hash_v1", "info_hash_v2", "piece_length", "piece_count"]
+    search_fields = ["info_hash_v1", "info_hash_v2", "release__product__name"]
+    readonly_fields = ["info_hash_v1", "info_hash_v2", "piece_length", "piece_count", "magnet_uri", "created_at"]
+    exclude = ["metainfo"]

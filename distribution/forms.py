@@ -1,0 +1,44 @@
+"""Forms of the publisher's pages."""
+
+from django import forms
+from django.conf import settings
+
+from distribution.models import Product, Release
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        single_clean = super().clean
+        if isinstance(data, list | tuple):
+            return [single_clean(item, initial) for item in data]
+        return [single_clean(data, initial)] if data else []
+
+
+class ReleaseForm(forms.Form):
+    product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False, empty_label="— new product —")
+    new_product = forms.CharField(max_length=200, required=False, label="New product name")
+    version = forms.CharField(max_length=100)
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    visibility = forms.ChoiceField(choices=Release.Visibility.choices, initial=Release.Visibility.PUBLIC)
+    torrent_format = forms.ChoiceField(
+        choices=Release.TorrentFormat.choices,
+        initial=settings.FANOUT_TORRENT_FORMAT,
+        help_text="v1 opens in every client; hybrid and v2 need a client built on libtorrent 2 or Transmission 4.",
+    )
+    files = MultipleFileField(required=False, allow_empty_file=True, help_text="One or more files.")
+
+    def __init__(self, *args, products, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["product"].queryset = products
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("product") and not cleaned.get("new_product", "").strip():
+            raise forms.ValidationError("Choose a product or name a new one.")
+        return cleaned

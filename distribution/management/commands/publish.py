@@ -1,0 +1,72 @@
+"""`manage.py publish PATH... --product SLUG --version V [--private] [--wait]`."""
+
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from distribution import services
+from distribution.models import Release
+from seeder.selectors import release_is_seeded
+
+POLL_SECONDS = 0.5
+
+
+class Command(BaseCommand):
+    help = "Publish local files as a new release and print its URL."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # The contract names the option --version, which Django's base parser
+        # already takes for its own version: let ours replace it.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders to publish")
+        parser.add_argument("--product", required=True, help="product slug (created if it does not exist)")
+        parser.add_argument("--version", required=True, dest="release_version", help="the release's version")
+        parser.add_argument("--notes", default="", help="release notes")
+        parser.add_argument("--private", action="store_true", help="only logged-in users may see it")
+        parser.add_argument("--format", choices=[c for c, _ in Release.TorrentFormat.choices], default=None)
+        parser.add_argument("--wait", action="store_true", help="return once it is published and seeded")
+        parser.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
+
+    def handle(self, *args, **options):
+        try:
+            product = services.get_or_create_product(name=options["product"])
+            release = services.create_release(
+                product=product,
+                version=options["release_version"],
+                files=services.incoming_files_from_paths(options["paths"]),
+                notes=options["notes"],
+                visibility=Release.Visibility.PRIVATE if options["private"] else Release.Visibility.PUBLIC,
+                torrent_format=options["format"],
+            )
+        except services.ReleaseRejected as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(settings.FANOUT_PUBLIC_URL + release.get_absolute_url())
+        if options["wait"]:
+            self._wait(release, options["timeout"])
+
+    def _wait(self, release: Release, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        shown = ""
+        while time.monotonic() < deadline:
+            release.refresh_from_db()
+            if release.status == Release.Status.FAILED:
+                raise CommandError(f"The torrent build failed: {release.failure_reason}")
+            if release.status == Release.Status.PUBLISHED and release_is_seeded(release.pk):
+                self.stderr.write("published and seeding")
+                return
+            if release.status == Release.Status.PUBLISHED:
+                line = "published; waiting for a seeder"
+            else:
+                line = f"{release.status}: {release.build_pieces_done}/{release.build_pieces_total} pieces hashed"
+            if sys.stderr.isatty():
+                self.stderr.write(f"\r{line}", ending="")
+            elif line != shown:
+                self.stderr.write(line)
+            shown = line
+            time.sleep(POLL_SECONDS)
+        raise CommandError(f"Gave up after {timeout:.0f} s: the release is {release.status}.")

@@ -1,0 +1,184 @@
+"""Products, their releases, the files of a release and its torrent."""
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    publishers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="products")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def can_publish(self, user) -> bool:
+        return user.is_staff or self.publishers.filter(pk=user.pk).exists()
+
+
+class Release(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        UPLOADING = "uploading", "Uploading"
+        PROCESSING = "processing", "Processing"
+        PUBLISHED = "published", "Published"
+        FAILED = "failed", "Failed"
+        RETIRED = "retired", "Retired"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private"
+
+    class TorrentFormat(models.TextChoices):
+        V1 = "v1", "BitTorrent v1"
+        HYBRID = "hybrid", "Hybrid v1 + v2"
+        V2 = "v2", "BitTorrent v2"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="releases")
+    version = models.CharField(max_length=100)
+    notes = models.TextField(blank=True)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    failure_reason = models.TextField(blank=True)
+    torrent_format = models.CharField(max_length=8, choices=TorrentFormat.choices)
+    # The files live under RELEASES_DIR/<storage_key>/: a name that exists
+    # before the row does, so files are stored outside the transaction.
+    storage_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    content_name = models.CharField(max_length=255)
+    is_single_file = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    build_pieces_done = models.PositiveIntegerField(default=0)
+    build_pieces_total = models.PositiveIntegerField(default=0)
+    build_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "version"], name="unique_version_per_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.name} {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("release-detail", args=[self.pk])
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility == self.Visibility.PUBLIC
+
+    @property
+    def content_dir(self) -> Path:
+        return settings.RELEASES_DIR / str(self.storage_key)
+
+    def disk_path(self, relative_path: str) -> Path:
+        if self.is_single_file:
+            return self.content_dir / relative_path
+        return self.content_dir / self.content_name / relative_path
+
+    @property
+    def web_seed_url(self) -> str:
+        return settings.FANOUT_PUBLIC_URL + reverse("release-webseed-root", args=[self.pk])
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files.all())
+
+    @property
+    def build_percent(self) -> int:
+        if not self.build_pieces_total:
+            return 0
+        return min(100, 100 * self.build_pieces_done // self.build_pieces_total)
+
+    def record_build_progress(self, done: int, total: int) -> None:
+        Release.objects.filter(pk=self.pk).update(
+            build_pieces_done=done, build_pieces_total=total, build_updated_at=timezone.now()
+        )
+
+    def mark_published(self) -> None:
+        self.status = self.Status.PUBLISHED
+        self.failure_reason = ""
+        self.published_at = timezone.now()
+        self.save(update_fields=["status", "failure_reason", "published_at"])
+
+    def mark_failed(self, reason: str) -> None:
+        self.status = self.Status.FAILED
+        self.failure_reason = reason
+        self.save(update_fields=["status", "failure_reason"])
+
+    def mark_processing(self) -> None:
+        self.status = self.Status.PROCESSING
+        self.failure_reason = ""
+        self.build_pieces_done = 0
+        self.build_updated_at = timezone.now()
+        self.save(update_fields=["status", "failure_reason", "build_pieces_done", "build_updated_at"])
+
+    def mark_retired(self) -> None:
+        self.status = self.Status.RETIRED
+        self.retired_at = timezone.now()
+        self.save(update_fields=["status", "retired_at"])
+
+
+class ReleaseFile(models.Model):
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1024, help_text="Relative path inside the release, with / separators.")
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "path"], name="unique_path_per_release"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def disk_path(self) -> Path:
+        return self.release.disk_path(self.path)
+
+    @property
+    def download_url(self) -> str:
+        if self.release.is_single_file:
+            return reverse("release-webseed", args=[self.release_id, self.path])
+        return reverse("release-webseed", args=[self.release_id, f"{self.release.content_name}/{self.path}"])
+
+
+class Torrent(models.Model):
+    release = models.OneToOneField(Release, on_delete=models.CASCADE, related_name="torrent")
+    info_hash_v1 = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    info_hash_v2 = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    piece_length = models.PositiveIntegerField()
+    piece_count = models.PositiveIntegerField()
+    metainfo = models.BinaryField()
+    magnet_uri = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"torrent of {self.release}"
+
+    @property
+    def announce_hashes(self) -> list[bytes]:
+        """The 20-byte hashes clients announce: v1, and v2 truncated (BEP 52)."""
+        hashes = []
+        if self.info_hash_v1:
+            hashes.append(bytes.fromhex(self.info_hash_v1))
+        if self.info_hash_v2:
+            hashes.append(bytes.fromhex(self.info_hash_v2)[:20])
+        return hashes

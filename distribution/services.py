@@ -1,0 +1,315 @@
+"""Flows across releases, their files and torrents, including disk I/O.
+
+Every entry point (the publish page, the `publish` command, Celery tasks, the
+retry and retire buttons) calls these functions; none repeats their rules.
+"""
+
+import logging
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from distribution import torrents
+from distribution.models import Product, Release, ReleaseFile, Torrent
+from distribution.release_paths import check_no_collisions, clean_relative_path, clean_version
+
+logger = logging.getLogger(__name__)
+
+PUBLISHERS_GROUP = "publishers"
+PROGRESS_WRITE_INTERVAL = 0.5
+COPY_BUFFER = 4 * 1024 * 1024
+
+
+class ReleaseRejected(Exception):
+    """The release cannot be made as asked; the message says why, for the publisher."""
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """One file of a new release: its path inside the release and where its bytes are.
+
+    ``source`` is a local file (copied, never moved) or an open binary stream.
+    ``temporary`` marks a local file the release may take over by renaming.
+    """
+
+    path: str
+    size: int
+    source: Path | BinaryIO
+    temporary: bool = False
+
+
+def is_publisher(user) -> bool:
+    return user.is_authenticated and (
+        user.is_staff or user.groups.filter(name=PUBLISHERS_GROUP).exists()
+    )
+
+
+def get_or_create_product(*, name: str, created_by=None) -> Product:
+    slug = slugify(name)
+    if not slug:
+        raise ReleaseRejected(f"{name!r} is not a usable product name.")
+    product, created = Product.objects.get_or_create(slug=slug, defaults={"name": name.strip()})
+    if created and created_by is not None:
+        product.publishers.add(created_by)
+    return product
+
+
+def create_release(
+    *,
+    product: Product,
+    version: str,
+    files: list[IncomingFile],
+    notes: str = "",
+    visibility: str = Release.Visibility.PUBLIC,
+    torrent_format: str | None = None,
+    created_by=None,
+) -> Release:
+    """Store the files of a new release and queue its torrent build.
+
+    Everything that can be checked is checked before a byte is stored; the
+    files are stored before the row exists and removed again if the row cannot
+    be made, so a refused release leaves nothing behind.
+    """
+    try:
+        version = clean_version(version)
+        paths = [clean_relative_path(f.path) for f in files]
+        check_no_collisions(paths)
+    except ValidationError as exc:
+        raise ReleaseRejected(" ".join(exc.messages)) from None
+    if not files:
+        raise ReleaseRejected("A release needs at least one file.")
+    total_size = sum(f.size for f in files)
+    if total_size == 0:
+        raise ReleaseRejected("The release is empty: every file has 0 bytes.")
+    if total_size > settings.FANOUT_RELEASE_MAX_BYTES:
+        raise ReleaseRejected(
+            f"The release has {total_size} bytes; the limit is {settings.FANOUT_RELEASE_MAX_BYTES}."
+        )
+    if Release.objects.filter(product=product, version=version).exists():
+        raise ReleaseRejected(f"{product.name} already has a release {version}.")
+
+    is_single_file = len(paths) == 1 and "/" not in paths[0]
+    release = Release(
+        product=product,
+        version=version,
+        notes=notes,
+        visibility=visibility,
+        torrent_format=torrent_format or settings.FANOUT_TORRENT_FORMAT,
+        content_name=paths[0] if is_single_file else f"{product.slug}-{version}",
+        is_single_file=is_single_file,
+        status=Release.Status.PROCESSING,
+        created_by=created_by,
+        build_updated_at=timezone.now(),
+    )
+    try:
+        sizes = [_store_file(f, release.disk_path(path)) for f, path in zip(files, paths, strict=True)]
+        with transaction.atomic():
+            release.save()
+            ReleaseFile.objects.bulk_create(
+                ReleaseFile(release=release, path=path, size=size)
+                for path, size in zip(paths, sizes, strict=True)
+            )
+            transaction.on_commit(lambda: _queue_build(release.pk))
+    except IntegrityError:
+        shutil.rmtree(release.content_dir, ignore_errors=True)
+        raise ReleaseRejected(f"{product.name} already has a release {version}.") from None
+    except OSError as exc:
+        shutil.rmtree(release.content_dir, ignore_errors=True)
+        raise ReleaseRejected(f"Could not store the files: {exc.strerror or exc}: {exc.filename or ''}") from None
+    except BaseException:
+        shutil.rmtree(release.content_dir, ignore_errors=True)
+        raise
+    return release
+
+
+def _store_file(incoming: IncomingFile, destination: Path) -> int:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(incoming.source, Path):
+        if incoming.temporary:
+            incoming.source.replace(destination)
+        else:
+            shutil.copyfile(incoming.source, destination)
+    else:
+        with destination.open("wb") as out:
+            shutil.copyfileobj(incoming.source, out, COPY_BUFFER)
+    size = destination.stat().st_size
+    if size != incoming.size:
+        raise ReleaseRejected(f"{incoming.path}: expected {incoming.size} bytes, stored {size}.")
+    return size
+
+
+def _queue_build(release_id: int) -> None:
+    from distribution.tasks import build_torrent
+
+    build_torrent.delay(release_id)
+
+
+class BuildFailed(Exception):
+    """A torrent build that cannot succeed until someone acts; the message says why."""
+
+
+def build_release_torrent(*, release_id: int) -> None:
+    """Hash a processing release's files, build its torrent and publish it.
+
+    Safe to run twice or after a killed run: it acts only on a release still
+    processing, and the final write happens under a row lock.
+    """
+    release = Release.objects.select_related("product").filter(pk=release_id).first()
+    if release is None or release.status != Release.Status.PROCESSING:
+        return
+    files = list(release.files.all())
+    try:
+        built, digests = _hash_and_build(release, files)
+    except BuildFailed as exc:
+        _fail_build(release_id, str(exc))
+        return
+    except Exception as exc:
+        logger.exception("torrent build of release %s failed", release_id)
+        _fail_build(release_id, f"Unexpected error while building the torrent: {exc}")
+        return
+
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release_id)
+        if release.status != Release.Status.PROCESSING:
+            return
+        for release_file, digest in zip(files, digests, strict=True):
+            release_file.sha256 = digest
+        ReleaseFile.objects.bulk_update(files, ["sha256"])
+        Torrent.objects.update_or_create(
+            release=release,
+            defaults={
+                "info_hash_v1": built.info_hash_v1,
+                "info_hash_v2": built.info_hash_v2,
+                "piece_length": built.piece_length,
+                "piece_count": built.piece_count,
+                "metainfo": built.metainfo,
+                "magnet_uri": built.magnet_uri,
+            },
+        )
+        release.record_build_progress(built.piece_count, built.piece_count)
+        release.mark_published()
+    logger.info("release %s published", release_id)
+
+
+def _hash_and_build(release: Release, files: list[ReleaseFile]) -> tuple[torrents.BuiltTorrent, list[str]]:
+    for release_file in files:
+        try:
+            size = release_file.disk_path.stat().st_size
+        except OSError as exc:
+            raise BuildFailed(f"{release_file.path} cannot be read: {exc.strerror}.") from None
+        if size != release_file.size:
+            raise BuildFailed(f"{release_file.path} has {size} bytes on disk, {release_file.size} expected.")
+
+    last_write = 0.0
+
+    def on_piece(done: int, total: int) -> None:
+        nonlocal last_write
+        now = time.monotonic()
+        if now - last_write >= PROGRESS_WRITE_INTERVAL:
+            last_write = now
+            release.record_build_progress(done, total)
+
+    try:
+        digests = torrents.sha256_of_files([f.disk_path for f in files])
+        built = torrents.build_torrent(
+            content_dir=release.content_dir,
+            content_name=release.content_name,
+            is_single_file=release.is_single_file,
+            files=[torrents.TorrentFile(f.path, f.size) for f in files],
+            torrent_format=release.torrent_format,
+            announce_url=settings.FANOUT_ANNOUNCE_URL,
+            web_seed_url=release.web_seed_url,
+            private=not release.is_public,
+            comment=f"{release} - {settings.FANOUT_PUBLIC_URL}{release.get_absolute_url()}",
+            on_piece=on_piece,
+        )
+    except OSError as exc:
+        raise BuildFailed(f"Reading the files failed: {exc.strerror or exc}.") from None
+    except RuntimeError as exc:
+        raise BuildFailed(f"libtorrent could not hash the files: {exc}.") from None
+    return built, digests
+
+
+def _fail_build(release_id: int, reason: str) -> None:
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release_id)
+        if release.status == Release.Status.PROCESSING:
+            release.mark_failed(reason)
+
+
+def retry_build(*, release: Release) -> None:
+    with transaction.atomic():
+        locked = Release.objects.select_for_update().get(pk=release.pk)
+        if locked.status != Release.Status.FAILED:
+            raise ReleaseRejected(f"Only a failed release can be retried; this one is {locked.status}.")
+        locked.mark_processing()
+        transaction.on_commit(lambda: _queue_build(locked.pk))
+
+
+def retire_release(*, release: Release) -> None:
+    with transaction.atomic():
+        locked = Release.objects.select_for_update().get(pk=release.pk)
+        if locked.status != Release.Status.PUBLISHED:
+            raise ReleaseRejected(f"Only a published release can be retired; this one is {locked.status}.")
+        locked.mark_retired()
+
+
+def requeue_stalled_builds() -> list[int]:
+    """Queue again the builds whose progress stopped (a worker died mid-build)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.FANOUT_BUILD_STALL_SECONDS)
+    stalled = list(
+        Release.objects.filter(status=Release.Status.PROCESSING, build_updated_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    for release_id in stalled:
+        _queue_build(release_id)
+    return stalled
+
+
+def incoming_files_from_paths(paths: Iterable[Path]) -> list[IncomingFile]:
+    """The files of local PATHs as the `publish` command takes them.
+
+    One folder: its files, relative to it. Several PATHs: each file by its name,
+    each folder by its name and the paths inside it. Unreadable files are
+    refused here, before anything is stored.
+    """
+    paths = [Path(p) for p in paths]
+    incoming: list[IncomingFile] = []
+    for path in paths:
+        if not path.exists():
+            raise ReleaseRejected(f"{path}: no such file or folder.")
+        if path.is_dir():
+            base = path if len(paths) == 1 else path.parent
+            members = sorted(p for p in path.rglob("*") if not p.is_dir())
+            if not members:
+                raise ReleaseRejected(f"{path}: the folder has no files.")
+        else:
+            base = path.parent
+            members = [path]
+        for member in members:
+            _check_readable(member)
+            incoming.append(
+                IncomingFile(path=member.relative_to(base).as_posix(), size=member.stat().st_size, source=member)
+            )
+    return incoming
+
+
+def _check_readable(path: Path) -> None:
+    if not path.is_file():
+        raise ReleaseRejected(f"{path}: not a regular file.")
+    try:
+        with path.open("rb") as stream:
+            stream.read(1)
+    except OSError as exc:
+        raise ReleaseRejected(f"{path}: cannot be read ({exc.strerror}).") from None

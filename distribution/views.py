@@ -1,0 +1,175 @@
+"""Pages of the catalogue and of publishers. Views parse, authorize and call services."""
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from distribution import selectors, services
+from distribution.byte_ranges import file_response
+from distribution.forms import ReleaseForm
+from distribution.models import Release
+
+PAGE_SIZE = 25
+
+
+def catalogue(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    page = Paginator(selectors.catalogue_releases(request.user, query=query), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "distribution/catalogue.html", {"page": page, "query": query})
+
+
+def _viewable_release(request: HttpRequest, release_id: int) -> Release:
+    release = get_object_or_404(Release.objects.select_related("product"), pk=release_id)
+    if not selectors.can_view_release(request.user, release):
+        raise Http404("No such release.")
+    return release
+
+
+def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _viewable_release(request, release_id)
+    can_manage = request.user.is_authenticated and release.product.can_publish(request.user)
+    return render(
+        request,
+        "distribution/release_detail.html",
+        {
+            "release": release,
+            "files": release.files.all(),
+            "torrent": getattr(release, "torrent", None),
+            "can_manage": can_manage,
+        },
+    )
+
+
+def release_progress(request: HttpRequest, release_id: int) -> JsonResponse:
+    release = _viewable_release(request, release_id)
+    return JsonResponse(
+        {
+            "status": release.status,
+            "pieces_done": release.build_pieces_done,
+            "pieces_total": release.build_pieces_total,
+            "percent": release.build_percent,
+            "failure_reason": release.failure_reason,
+        }
+    )
+
+
+def release_torrent(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _viewable_release(request, release_id)
+    if release.status != Release.Status.PUBLISHED:
+        raise Http404("This release is not published.")
+    response = HttpResponse(bytes(release.torrent.metainfo), content_type="application/x-bittorrent")
+    response["Content-Disposition"] = f'attachment; filename="{release.product.slug}-{release.version}.torrent"'
+    return response
+
+
+def release_webseed(request: HttpRequest, release_id: int, path: str = "") -> HttpResponse:
+    """A file of the release at the URL a BEP 19 web seed asks for: <root>/<name>[/<path>]."""
+    release = _viewable_release(request, release_id)
+    if release.status != Release.Status.PUBLISHED:
+        raise Http404("This release is not published.")
+    if release.is_single_file:
+        relative = path
+    else:
+        prefix = release.content_name + "/"
+        if not path.startswith(prefix):
+            raise Http404("No such file in this release.")
+        relative = path[len(prefix) :]
+    release_file = release.files.filter(path=relative).first()
+    if release_file is None:
+        raise Http404("No such file in this release.")
+    return file_response(request, release_file.disk_path, download_name=Path(relative).name)
+
+
+def _require_publisher(request: HttpRequest) -> None:
+    if not services.is_publisher(request.user):
+        raise PermissionDenied("Only publishers can do this.")
+
+
+def _managed_release(request: HttpRequest, release_id: int) -> Release:
+    release = get_object_or_404(Release.objects.select_related("product"), pk=release_id)
+    if not release.product.can_publish(request.user):
+        raise PermissionDenied("You do not publish this product.")
+    return release
+
+
+@login_required
+def publisher_releases(request: HttpRequest) -> HttpResponse:
+    _require_publisher(request)
+    return render(
+        request,
+        "distribution/publisher_releases.html",
+        {"releases": selectors.publisher_releases(request.user)},
+    )
+
+
+@login_required
+def release_create(request: HttpRequest) -> HttpResponse:
+    _require_publisher(request)
+    products = selectors.publishable_products(request.user)
+    form = ReleaseForm(request.POST or None, request.FILES or None, products=products)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            product = data["product"] or services.get_or_create_product(
+                name=data["new_product"], created_by=request.user
+            )
+            if not product.can_publish(request.user):
+                raise services.ReleaseRejected(f"You do not publish {product.name}.")
+            release = services.create_release(
+                product=product,
+                version=data["version"],
+                notes=data["notes"],
+                visibility=data["visibility"],
+                torrent_format=data["torrent_format"],
+                files=[_incoming(upload) for upload in data["files"]],
+                created_by=request.user,
+            )
+        except services.ReleaseRejected as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{release} is uploaded; its torrent is being built.")
+            return redirect(release)
+    return render(request, "distribution/release_form.html", {"form": form})
+
+
+def _incoming(upload) -> services.IncomingFile:
+    if isinstance(upload, TemporaryUploadedFile):
+        return services.IncomingFile(
+            path=upload.name, size=upload.size, source=Path(upload.temporary_file_path()), temporary=True
+        )
+    return services.IncomingFile(path=upload.name, size=upload.size, source=upload)
+
+
+@require_POST
+@login_required
+def release_retry(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _managed_release(request, release_id)
+    try:
+        services.retry_build(release=release)
+    except services.ReleaseRejected as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The torrent build was queued again.")
+    return redirect(release)
+
+
+@require_POST
+@login_required
+def release_retire(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _managed_release(request, release_id)
+    try:
+        services.retire_release(release=release)
+    except services.ReleaseRejected as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{release} is retired: it is no longer tracked or seeded.")
+    return redirect(release)

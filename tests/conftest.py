@@ -1,0 +1,75 @@
+"""Fixtures shared by the suite: fixed users of each role and an isolated data directory."""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+
+from distribution.services import PUBLISHERS_GROUP
+from tests.factories import ProductFactory, UserFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def releases_dir(settings, tmp_path) -> Path:
+    """Each test stores release files in its own directory."""
+    settings.RELEASES_DIR = tmp_path / "releases"
+    return settings.RELEASES_DIR
+
+
+@pytest.fixture
+def publisher(db):
+    user = UserFactory(username="publisher")
+    user.groups.add(Group.objects.get(name=PUBLISHERS_GROUP))
+    return user
+
+
+@pytest.fixture
+def other_publisher(db):
+    user = UserFactory(username="other-publisher")
+    user.groups.add(Group.objects.get(name=PUBLISHERS_GROUP))
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def product(publisher):
+    product = ProductFactory(name="Atlas", slug="atlas")
+    product.publishers.add(publisher)
+    return product
+
+
+def free_port() -> int:
+    """A TCP port that is free on loopback now (and, for trackers, its UDP twin)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url_for_subprocess(settings_dict: dict) -> str:
+    """The URL of the database this test runs on, for processes the test starts."""
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(overrides)
+    return env
