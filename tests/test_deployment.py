@@ -1,0 +1,56 @@
+"""docker-compose.yml cannot run here (no Docker engine): keep it honest against the code."""
+
+import importlib
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import get_commands
+
+from config.environment import READ_NAMES
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+FANOUT_SERVICES = {
+    name: service for name, service in COMPOSE["services"].items() if service.get("image") == "fanout:latest"
+}
+
+
+def test_it_runs_every_fanout_component():
+    assert set(FANOUT_SERVICES) >= {"web", "worker", "beat", "tracker", "seeder"}
+    assert {"postgres", "redis"} <= set(COMPOSE["services"])
+    assert (ROOT / "Dockerfile").exists()
+
+
+@pytest.mark.parametrize("name", sorted(FANOUT_SERVICES))
+def test_it_starts_each_service_with_a_command_that_exists(name):
+    argv = shlex.split(FANOUT_SERVICES[name]["command"])
+    program = argv[0]
+    if program == "python":
+        assert argv[1] == "manage.py"
+        assert argv[2] in get_commands(), f"{name}: no management command {argv[2]}"
+    elif program == "celery":
+        assert argv[1:3] == ["-A", "config"]
+        assert argv[3] in ("worker", "beat")
+        assert importlib.import_module("config").celery_app.main == "fanout"
+    elif program == "gunicorn":
+        module = importlib.import_module(argv[1])
+        assert callable(module.application)
+    else:
+        pytest.fail(f"{name}: unexpected program {program}")
+
+
+@pytest.mark.parametrize("name", sorted(FANOUT_SERVICES))
+def test_it_sets_only_variables_the_settings_read(name):
+    unknown = set(FANOUT_SERVICES[name]["environment"]) - READ_NAMES
+    assert not unknown, f"{name} sets variables nothing reads: {sorted(unknown)}"
+
+
+def test_it_gives_the_tracker_and_seeder_the_ports_it_publishes():
+    tracker = FANOUT_SERVICES["tracker"]
+    port = shlex.split(tracker["command"])[shlex.split(tracker["command"]).index("--http-port") + 1]
+    assert f"{port}:{port}/tcp" in tracker["ports"] and f"{port}:{port}/udp" in tracker["ports"]
+    assert FANOUT_SERVICES["tracker"]["environment"]["FANOUT_ANNOUNCE_URL"].endswith(f":{port}/announce")
+    seeder_port = FANOUT_SERVICES["seeder"]["environment"]["SEEDER_PORT"]
+    assert f"{seeder_port}:{seeder_port}/tcp" in FANOUT_SERVICES["seeder"]["ports"]
