@@ -23,6 +23,7 @@ run: $(STAMP)
 	$(PYTHON) scripts/run_all.py
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PYTHON) -m pytest
 
 lint: $(STAMP)

@@ -38,5 +38,12 @@ class ReleaseAdmin(admin.ModelAdmin):
 class TorrentAdmin(admin.ModelAdmin):
     list_display = ["release", "info_hash_v1", "info_hash_v2", "piece_length", "piece_count"]
     search_fields = ["info_hash_v1", "info_hash_v2", "release__product__name"]
-    readonly_fields = ["info_hash_v1", "info_hash_v2", "piece_length", "piece_count", "magnet_uri", "created_at"]
+    readonly_fields = [
+        "info_hash_v1",
+        "info_hash_v2",
+        "piece_length",
+        "piece_count",
+        "magnet_uri",
+        "created_at",
+    ]
     exclude = ["metainfo"]

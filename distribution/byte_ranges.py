@@ -80,10 +80,14 @@ def file_response(request: HttpRequest, path: Path, *, download_name: str) -> Ht
         else:
             start, end = byte_range
             length = end - start + 1
-            response = StreamingHttpResponse(_read_slice(path, start, length), status=206, content_type=content_type)
+            response = StreamingHttpResponse(
+                _read_slice(path, start, length), status=206, content_type=content_type
+            )
             response["Content-Length"] = str(length)
             response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=download_name)
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=download_name
+        )
     response["Accept-Ranges"] = "bytes"
     response["ETag"] = etag
     response["Last-Modified"] = last_modified

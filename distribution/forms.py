@@ -21,7 +21,9 @@ class MultipleFileField(forms.FileField):
 
 
 class ReleaseForm(forms.Form):
-    product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False, empty_label="— new product —")
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.none(), required=False, empty_label="— new product —"
+    )
     new_product = forms.CharField(max_length=200, required=False, label="New product name")
     version = forms.CharField(max_length=100)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
@@ -29,7 +31,9 @@ class ReleaseForm(forms.Form):
     torrent_format = forms.ChoiceField(
         choices=Release.TorrentFormat.choices,
         initial=settings.FANOUT_TORRENT_FORMAT,
-        help_text="v1 opens in every client; hybrid and v2 need a client built on libtorrent 2 or Transmission 4.",
+        help_text=(
+            "v1 opens in every client; hybrid and v2 need a client built on libtorrent 2 or Transmission 4."
+        ),
     )
     files = MultipleFileField(required=False, allow_empty_file=True, help_text="One or more files.")
 

@@ -49,9 +49,7 @@ class IncomingFile:
 
 
 def is_publisher(user) -> bool:
-    return user.is_authenticated and (
-        user.is_staff or user.groups.filter(name=PUBLISHERS_GROUP).exists()
-    )
+    return user.is_authenticated and (user.is_staff or user.groups.filter(name=PUBLISHERS_GROUP).exists())
 
 
 def get_or_create_product(*, name: str, created_by=None) -> Product:
@@ -125,7 +123,9 @@ def create_release(
         raise ReleaseRejected(f"{product.name} already has a release {version}.") from None
     except OSError as exc:
         shutil.rmtree(release.content_dir, ignore_errors=True)
-        raise ReleaseRejected(f"Could not store the files: {exc.strerror or exc}: {exc.filename or ''}") from None
+        raise ReleaseRejected(
+            f"Could not store the files: {exc.strerror or exc}: {exc.filename or ''}"
+        ) from None
     except BaseException:
         shutil.rmtree(release.content_dir, ignore_errors=True)
         raise
@@ -300,7 +300,9 @@ def incoming_files_from_paths(paths: Iterable[Path]) -> list[IncomingFile]:
         for member in members:
             _check_readable(member)
             incoming.append(
-                IncomingFile(path=member.relative_to(base).as_posix(), size=member.stat().st_size, source=member)
+                IncomingFile(
+                    path=member.relative_to(base).as_posix(), size=member.stat().st_size, source=member
+                )
             )
     return incoming
 

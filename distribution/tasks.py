@@ -5,7 +5,9 @@ from celery import shared_task
 from distribution import services
 
 
-@shared_task(name="distribution.build_torrent", acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 60)
+@shared_task(
+    name="distribution.build_torrent", acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 60
+)
 def build_torrent(release_id: int) -> None:
     services.build_release_torrent(release_id=release_id)
 

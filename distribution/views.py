@@ -67,7 +67,9 @@ def release_torrent(request: HttpRequest, release_id: int) -> HttpResponse:
     if release.status != Release.Status.PUBLISHED:
         raise Http404("This release is not published.")
     response = HttpResponse(bytes(release.torrent.metainfo), content_type="application/x-bittorrent")
-    response["Content-Disposition"] = f'attachment; filename="{release.product.slug}-{release.version}.torrent"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="{release.product.slug}-{release.version}.torrent"'
+    )
     return response
 
 

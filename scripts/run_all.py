@@ -21,10 +21,33 @@ def commands() -> dict[str, list[str]]:
     web_port = os.environ.get("WEB_PORT", "8000")
     manage = [sys.executable, str(ROOT / "manage.py")]
     return {
-        "web": [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"0.0.0.0:{web_port}",
-                "--workers", "2", "--threads", "4", "--timeout", "600", "--access-logfile", "-"],
-        "worker": [str(BIN / "celery"), "-A", "config", "worker", "--beat", "--loglevel", "INFO",
-                   "--concurrency", "2", "--hostname", "worker@%h"],
+        "web": [
+            str(BIN / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"0.0.0.0:{web_port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--timeout",
+            "600",
+            "--access-logfile",
+            "-",
+        ],
+        "worker": [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--beat",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--hostname",
+            "worker@%h",
+        ],
         "tracker": [*manage, "runtracker"],
         "seeder": [*manage, "runseeder", "--name", os.environ.get("FANOUT_SEEDER_NAME", "local")],
     }

@@ -73,3 +73,21 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(overrides)
     return env
+
+
+@pytest.fixture
+def start_process():
+    """Start a real process; at the end of the test stop it and show its output."""
+    from tests.processes import RunningProcess
+
+    started: list[RunningProcess] = []
+
+    def start(name: str, argv: list[str], env: dict[str, str]) -> RunningProcess:
+        process = RunningProcess(name, argv, env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+        print(f"--- output of {process.name} ---\n{process.transcript()}")

@@ -20,9 +20,13 @@ def two_files() -> list[IncomingFile]:
     return [incoming("bin/tool", os.urandom(300_000)), incoming("README.txt", b"read me\n")]
 
 
-def test_it_stores_files_and_queues_a_processing_release(product, publisher, two_files, django_capture_on_commit_callbacks):
+def test_it_stores_files_and_queues_a_processing_release(
+    product, publisher, two_files, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
-        release = services.create_release(product=product, version="2.0", files=two_files, created_by=publisher)
+        release = services.create_release(
+            product=product, version="2.0", files=two_files, created_by=publisher
+        )
 
     assert len(callbacks) == 1
     assert release.status == Release.Status.PROCESSING
@@ -112,7 +116,10 @@ def test_it_builds_a_torrent_that_matches_the_files(product, two_files, settings
 @pytest.mark.parametrize("torrent_format", ["hybrid", "v2"])
 def test_it_builds_v2_formats(product, torrent_format):
     release = services.create_release(
-        product=product, version="3", files=[incoming("a.bin", os.urandom(70_000))], torrent_format=torrent_format
+        product=product,
+        version="3",
+        files=[incoming("a.bin", os.urandom(70_000))],
+        torrent_format=torrent_format,
     )
 
     services.build_release_torrent(release_id=release.pk)
@@ -132,7 +139,9 @@ def test_it_marks_private_releases_private(product):
     assert lt.torrent_info(bytes(Torrent.objects.get(release=release).metainfo)).priv()
 
 
-def test_it_fails_with_the_reason_when_a_file_is_missing_and_retries(product, django_capture_on_commit_callbacks):
+def test_it_fails_with_the_reason_when_a_file_is_missing_and_retries(
+    product, django_capture_on_commit_callbacks
+):
     release = services.create_release(product=product, version="1", files=[incoming("a.bin", b"abc")])
     moved = release.disk_path("a.bin").rename(release.content_dir / "elsewhere")
 

@@ -127,8 +127,13 @@ def test_it_creates_a_new_product_for_its_publisher(client, publisher):
     client.force_login(publisher)
     client.post(
         reverse("release-create"),
-        {"new_product": "Brand New", "version": "1", "visibility": "public", "torrent_format": "v1",
-         "files": [SimpleUploadedFile("a.txt", b"a")]},
+        {
+            "new_product": "Brand New",
+            "version": "1",
+            "visibility": "public",
+            "torrent_format": "v1",
+            "files": [SimpleUploadedFile("a.txt", b"a")],
+        },
     )
 
     release = Release.objects.get()
@@ -144,13 +149,21 @@ def test_it_creates_a_new_product_for_its_publisher(client, publisher):
         ("existing", [SimpleUploadedFile("a.txt", b"a")], "already has a release existing"),
     ],
 )
-def test_it_shows_why_an_upload_was_refused_and_keeps_nothing(client, publisher, product, version, files, error):
+def test_it_shows_why_an_upload_was_refused_and_keeps_nothing(
+    client, publisher, product, version, files, error
+):
     ReleaseFactory(product=product, version="existing")
     client.force_login(publisher)
 
     response = client.post(
         reverse("release-create"),
-        {"product": product.pk, "version": version, "visibility": "public", "torrent_format": "v1", "files": files},
+        {
+            "product": product.pk,
+            "version": version,
+            "visibility": "public",
+            "torrent_format": "v1",
+            "files": files,
+        },
     )
 
     assert response.status_code == 200
@@ -170,8 +183,13 @@ def test_it_refuses_releases_of_other_publishers_products(client, other_publishe
     assert "Atlas" not in page
     response = client.post(
         reverse("release-create"),
-        {"product": product.pk, "version": "9", "visibility": "public", "torrent_format": "v1",
-         "files": [SimpleUploadedFile("a.txt", b"a")]},
+        {
+            "product": product.pk,
+            "version": "9",
+            "visibility": "public",
+            "torrent_format": "v1",
+            "files": [SimpleUploadedFile("a.txt", b"a")],
+        },
     )
     assert "Select a valid choice" in response.content.decode()
     assert not Release.objects.exists()
@@ -198,7 +216,9 @@ def test_it_lets_only_the_products_publishers_retry_or_retire(client, other_publ
 
 
 def test_it_reports_build_progress(client, publisher, product):
-    release = ReleaseFactory(product=product, status=Release.Status.PROCESSING, build_pieces_done=3, build_pieces_total=12)
+    release = ReleaseFactory(
+        product=product, status=Release.Status.PROCESSING, build_pieces_done=3, build_pieces_total=12
+    )
     client.force_login(publisher)
 
     assert client.get(reverse("release-progress", args=[release.pk])).json() == {

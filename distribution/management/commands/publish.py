@@ -62,7 +62,8 @@ class Command(BaseCommand):
             if release.status == Release.Status.PUBLISHED:
                 line = "published; waiting for a seeder"
             else:
-                line = f"{release.status}: {release.build_pieces_done}/{release.build_pieces_total} pieces hashed"
+                done, total = release.build_pieces_done, release.build_pieces_total
+                line = f"{release.status}: {done}/{total} pieces hashed"
             if sys.stderr.isatty():
                 self.stderr.write(f"\r{line}", ending="")
             elif line != shown:

@@ -1,0 +1,87 @@
+"""Real processes started by tests (worker, tracker, seeder, publish), with their output kept."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+CELERY = [str(Path(sys.executable).parent / "celery"), "-A", "config"]
+
+
+class RunningProcess:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.output: list[str] = []
+        self._new_output = threading.Condition()
+        # A process group of its own, so that a signal reaches every process it
+        # starts, as Ctrl-C in a terminal does.
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            with self._new_output:
+                self.output.append(line)
+                self._new_output.notify_all()
+        with self._new_output:
+            self._new_output.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match:
+        """Block until a line, printed before or after the call, matches ``pattern``.
+
+        Fails with the whole output if none does in time or the process ends.
+        """
+        compiled = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        checked = 0
+        with self._new_output:
+            while True:
+                for line in self.output[checked:]:
+                    if match := compiled.search(line):
+                        return match
+                checked = len(self.output)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._reader.is_alive():
+                    raise AssertionError(
+                        f"{self.name} printed no line matching {pattern!r} in {timeout:.0f} s:\n"
+                        + self.transcript()
+                    )
+                self._new_output.wait(remaining)
+
+    def wait_for_exit(self, timeout: float = 60.0) -> int:
+        """Wait for the process and for everything it started that shares its output."""
+        returncode = self.process.wait(timeout=timeout)
+        self._reader.join(timeout)
+        return returncode
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        self._signal_group(signum)
+        try:
+            return self.wait_for_exit(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
+            return self.wait_for_exit(timeout)
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def transcript(self) -> str:
+        return "".join(self.output)

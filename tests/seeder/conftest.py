@@ -1,0 +1,94 @@
+"""Releases with real files and torrents, and seeder processes running on the test database."""
+
+import os
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import libtorrent as lt
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from distribution.models import Release, Torrent
+from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
+from tests.factories import ReleaseFactory, ReleaseFileFactory
+from tests.processes import MANAGE, RunningProcess
+
+RELEASE_SIZE = 3 * 1024 * 1024 + 12345
+
+
+def build_metainfo(path: Path) -> bytes:
+    creator = lt.create_torrent(lt.list_files(str(path)), 64 * 1024, lt.create_torrent.v1_only)
+    lt.set_piece_hashes(creator, str(path.parent))
+    return lt.bencode(creator.generate())
+
+
+@pytest.fixture
+def make_release() -> Callable[..., Release]:
+    """Publish a single-file release whose bytes are on disk, as the worker leaves it."""
+
+    def make(*, size: int = RELEASE_SIZE) -> Release:
+        release = ReleaseFactory()
+        path = release.disk_path(release.content_name)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(os.urandom(size))
+        ReleaseFileFactory(release=release, path=release.content_name, size=size)
+        metainfo = build_metainfo(path)
+        info = lt.torrent_info(metainfo)
+        Torrent.objects.create(
+            release=release,
+            info_hash_v1=str(info.info_hashes().v1),
+            piece_length=info.piece_length(),
+            piece_count=info.num_pieces(),
+            metainfo=metainfo,
+            magnet_uri=lt.make_magnet_uri(info),
+        )
+        return release
+
+    return make
+
+
+@dataclass(frozen=True)
+class Seeder:
+    node: str
+    port: int
+    state_dir: Path
+    process: RunningProcess
+
+
+@pytest.fixture
+def spawn_seeder(start_process) -> Callable[..., Seeder]:
+    """Start `manage.py runseeder` on the test database and the test's data directory."""
+    data_dir = settings.RELEASES_DIR.parent
+
+    def spawn(*, node: str | None = None, port: int | None = None) -> Seeder:
+        node = node or f"test-{uuid.uuid4().hex[:8]}"
+        port = port or free_port()
+        process = start_process(
+            f"seeder {node}",
+            [*MANAGE, "runseeder", "--name", node, "--port", str(port)],
+            subprocess_env(
+                DATABASE_URL=database_url_for_subprocess(connection.settings_dict),
+                FANOUT_DATA_DIR=str(data_dir),
+            ),
+        )
+        return Seeder(node=node, port=port, state_dir=data_dir / "seeder" / node, process=process)
+
+    return spawn
+
+
+@pytest.fixture
+def start_seeder(spawn_seeder) -> Callable[..., Seeder]:
+    """Spawn a seeder and wait for the line that says it listens."""
+
+    def start(**kwargs) -> Seeder:
+        seeder = spawn_seeder(**kwargs)
+        seeder.process.wait_for(
+            rf"^seeder {re.escape(seeder.node)} listening on port {seeder.port}$", timeout=30
+        )
+        return seeder
+
+    return start

@@ -1,0 +1,119 @@
+"""One release all the way through: publish, a Celery worker builds the torrent,
+our seeder seeds it, our tracker introduces a separate libtorrent client to the
+seeder, and the client ends with the published bytes."""
+
+import hashlib
+import os
+import time
+
+import libtorrent as lt
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from distribution.models import Release
+from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
+from tests.processes import CELERY, MANAGE
+
+RELEASE_SIZE = 5 * 1024 * 1024 + 4321
+E2E_REDIS_DB = 13
+
+
+@pytest.fixture
+def service_env(tmp_path):
+    """Environment of a Fanout instance on free ports that shares this test's database."""
+    web_port, tracker_port, seeder_port = free_port(), free_port(), free_port()
+    env = subprocess_env(
+        DATABASE_URL=database_url_for_subprocess(connection.settings_dict),
+        FANOUT_DATA_DIR=str(tmp_path),
+        WEB_PORT=str(web_port),
+        TRACKER_PORT=str(tracker_port),
+        SEEDER_PORT=str(seeder_port),
+        FANOUT_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
+        FANOUT_ANNOUNCE_URL=f"http://127.0.0.1:{tracker_port}/announce",
+        FANOUT_TRACKER_WHITELIST_REFRESH="1",
+    )
+    if settings.REDIS_URL:
+        # A database of its own, emptied, so no other test's queued task reaches this worker.
+        url = settings.REDIS_URL.rsplit("/", 1)[0] + f"/{E2E_REDIS_DB}"
+        redis.Redis.from_url(url).flushdb()
+        env["REDIS_URL"] = url
+    assert settings.RELEASES_DIR == tmp_path / "releases"
+    return env
+
+
+def client_session() -> lt.session:
+    return lt.session(
+        {
+            "listen_interfaces": "127.0.0.1:0",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "allow_multiple_connections_per_ip": True,
+            "alert_mask": lt.alert.category_t.tracker_notification,
+        }
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_it_carries_a_release_from_publish_to_a_downloading_client(tmp_path, service_env, start_process):
+    payload = os.urandom(RELEASE_SIZE)
+    source = tmp_path / "source" / "atlas-installer.bin"
+    source.parent.mkdir()
+    source.write_bytes(payload)
+
+    tracker = start_process("tracker", [*MANAGE, "runtracker"], service_env)
+    tracker.wait_for(r"tracker listening on http://")
+    worker = start_process("worker", [*CELERY, "worker", "--pool", "solo", "--loglevel", "INFO"], service_env)
+    worker.wait_for(r"celery@\S+ ready")
+    seeder = start_process("seeder", [*MANAGE, "runseeder", "--name", "e2e"], service_env)
+    seeder.wait_for(r"seeder e2e listening on port")
+
+    publish = start_process(
+        "publish",
+        [
+            *MANAGE,
+            "publish",
+            str(source),
+            "--product",
+            "atlas",
+            "--version",
+            "1.0",
+            "--wait",
+            "--timeout",
+            "120",
+        ],
+        service_env,
+    )
+    assert publish.wait_for_exit(150) == 0, publish.transcript()
+    release = Release.objects.get(product__slug="atlas", version="1.0")
+    assert f"{service_env['FANOUT_PUBLIC_URL']}/releases/{release.pk}/\n" in publish.output
+    assert release.status == Release.Status.PUBLISHED
+    published_sha256 = release.files.get().sha256
+    assert published_sha256 == hashlib.sha256(payload).hexdigest()
+
+    # A client that knows only the .torrent: the tracker must hand it the seeder,
+    # and the web seed's port has no server, so every byte comes from our seeder.
+    session = client_session()
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(bytes(release.torrent.metainfo))
+    params.save_path = str(tmp_path / "download")
+    handle = session.add_torrent(params)
+    peers_from_tracker = 0
+    deadline = time.monotonic() + 90
+    while True:
+        for alert in session.pop_alerts():
+            if isinstance(alert, lt.tracker_reply_alert):
+                peers_from_tracker = max(peers_from_tracker, alert.num_peers)
+        status = handle.status()
+        if status.is_seeding:
+            break
+        assert time.monotonic() < deadline, f"download stuck: {status.state} {status.progress:.0%}"
+        time.sleep(0.2)
+
+    downloaded = (tmp_path / "download" / "atlas-installer.bin").read_bytes()
+    assert hashlib.sha256(downloaded).hexdigest() == published_sha256
+    assert peers_from_tracker >= 1

@@ -1,0 +1,159 @@
+"""``manage.py runtracker`` as a real process, announced to over real HTTP."""
+
+import signal
+import socket
+import struct
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+
+from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
+from tests.processes import MANAGE
+from tests.seeder.libtorrent_peer import wait_until
+from tests.tracker.conftest import announce_query, info_hash, publish_release, redis_url
+from tracker import bencode
+from tracker.protocol import UDP_PROTOCOL_ID
+
+pytestmark = pytest.mark.slow
+
+
+def fetch(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return bencode.decode(response.read())
+
+
+def test_it_answers_announces_for_published_releases_over_http(start_tracker):
+    publish_release("1.0", v1=info_hash("run-1"))
+    tracker = start_tracker()
+    fetch(tracker.announce_url + "?" + announce_query(info_hash("run-1"), port=1111, left=0).decode())
+    answer = fetch(tracker.announce_url + "?" + announce_query(info_hash("run-1"), port=2222).decode())
+    assert answer[b"complete"] == 1
+    assert answer[b"peers"] == bytes([127, 0, 0, 1]) + (1111).to_bytes(2, "big")
+    assert tracker.process.stop() == 0
+
+
+def test_it_follows_releases_published_while_it_runs(start_tracker):
+    tracker = start_tracker()
+    query = announce_query(info_hash("run-later")).decode()
+    assert fetch(tracker.announce_url + "?" + query) == {b"failure reason": b"unregistered torrent"}
+    publish_release("2.0", v1=info_hash("run-later"))
+    wait_until(
+        lambda: b"failure reason" not in fetch(tracker.announce_url + "?" + query),
+        timeout=10,
+        what="the new release to be tracked",
+    )
+
+
+def test_it_stops_cleanly_on_sigint(start_tracker):
+    tracker = start_tracker()
+    assert tracker.process.stop(signal.SIGINT) == 0
+
+
+def udp_exchange(sock: socket.socket, packet: bytes) -> bytes:
+    sock.send(packet)
+    return sock.recv(2048)
+
+
+def test_it_answers_udp_announces(start_tracker):
+    release_hash = info_hash("run-udp")
+    publish_release("3.0", v1=release_hash)
+    tracker = start_tracker()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.connect(tracker.udp_address)
+        _, _, connection_id = struct.unpack(
+            ">IIQ", udp_exchange(sock, struct.pack(">QII", UDP_PROTOCOL_ID, 0, 1))
+        )
+        for port in (1111, 2222):
+            answer = udp_exchange(
+                sock,
+                struct.pack(">QII", connection_id, 1, port)
+                + release_hash
+                + b"-UD0001-%012d" % port
+                + struct.pack(">QQQIIIiH", 0, 100, 0, 2, 0, 0, -1, port),
+            )
+        assert answer == struct.pack(">IIIII", 1, 2222, 1800, 2, 0) + bytes([127, 0, 0, 1, 0x04, 0x57])
+
+
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_its_workers_share_the_ports_and_the_swarms(start_tracker, redis_client):
+    release_hash = info_hash("run-workers")
+    publish_release("4.0", v1=release_hash)
+    port = free_port()
+    tracker = start_tracker(
+        "--workers",
+        "3",
+        "--http-port",
+        str(port),
+        "--udp-port",
+        str(port),
+        REDIS_URL=redis_url(),
+        FANOUT_PEER_TTL="60",
+    )
+    try:
+        assert len(child_pids(tracker.process.process.pid)) == 3
+        # Each request on a new connection: the kernel spreads them over the workers.
+        for peer_port in range(1000, 1030):
+            answer = fetch(tracker.announce_url + "?" + announce_query(release_hash, port=peer_port).decode())
+        assert answer[b"incomplete"] == 30
+        workers = child_pids(tracker.process.process.pid)
+        assert tracker.process.stop() == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        for key in redis_client.scan_iter(match=f"fanout:tracker:{connection.settings_dict['NAME']}:*"):
+            redis_client.delete(key)
+
+
+@override_settings(REDIS_URL=None)
+def test_it_refuses_several_workers_without_redis():
+    with pytest.raises(CommandError, match="needs REDIS_URL"):
+        call_command("runtracker", "--workers", "2")
+
+
+def test_it_exits_with_an_error_when_a_worker_cannot_listen(transactional_db):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        finished = subprocess.run(
+            [
+                *MANAGE,
+                "runtracker",
+                "--host",
+                "127.0.0.1",
+                "--workers",
+                "2",
+                "--http-port",
+                port,
+                "--udp-port",
+                port,
+            ],
+            env=subprocess_env(
+                DATABASE_URL=database_url_for_subprocess(connection.settings_dict),
+                FANOUT_DATA_DIR=str(settings.DATA_DIR),
+                REDIS_URL=redis_url(),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert finished.returncode == 1
+    assert "a tracker worker failed" in finished.stderr
+    assert "tracker listening" not in finished.stdout

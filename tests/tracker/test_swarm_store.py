@@ -1,0 +1,137 @@
+"""The one suite every SwarmStore implementation passes (``make_store`` yields each kind)."""
+
+import pytest
+import redis
+
+from tests.tracker.conftest import announce_query, info_hash
+from tracker import bencode
+from tracker.protocol import Event, Peer, SwarmCounts
+from tracker.service import Tracker
+from tracker.swarm_store import RedisSwarmStore, SwarmStoreUnavailable
+
+TTL = 100
+SWARM = 1
+
+
+def peer(n: int, port: int = 6881) -> Peer:
+    return Peer(b"-PY0001-%012d" % n, bytes([10, 0, n // 256, n % 256]) + port.to_bytes(2, "big"))
+
+
+def test_it_gives_the_first_peer_nobody(make_store):
+    store = make_store(peer_ttl=TTL)
+    assert store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0) == (0, 1, [])
+
+
+def test_it_gives_each_peer_the_others_but_never_itself(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    complete, incomplete, peers = store.announce(SWARM, peer(2), Event.STARTED, 0, 50, now=1)
+    assert (complete, incomplete, peers) == (1, 1, [peer(1)])
+    assert store.announce(SWARM, peer(1), Event.NONE, 100, 50, now=2).peers == [peer(2)]
+
+
+def test_it_gives_seeds_only_leechers_and_leechers_everyone(make_store):
+    store = make_store(peer_ttl=TTL)
+    for n in (1, 2):
+        store.announce(SWARM, peer(n), Event.STARTED, 0, 50, now=0)
+    for n in (3, 4):
+        store.announce(SWARM, peer(n), Event.STARTED, 100, 50, now=0)
+    seed_view = store.announce(SWARM, peer(1), Event.NONE, 0, 50, now=1)
+    assert (seed_view.complete, seed_view.incomplete) == (2, 2)
+    assert sorted(seed_view.peers) == [peer(3), peer(4)]
+    assert sorted(store.announce(SWARM, peer(3), Event.NONE, 100, 50, now=1).peers) == [
+        peer(1),
+        peer(2),
+        peer(4),
+    ]
+
+
+def test_it_forgets_a_stopped_peer(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    store.announce(SWARM, peer(2), Event.STARTED, 0, 50, now=0)
+    assert store.announce(SWARM, peer(1), Event.STOPPED, 100, 50, now=1) == (1, 0, [])
+    assert store.announce(SWARM, peer(2), Event.NONE, 0, 50, now=2) == (1, 0, [])
+    assert store.announce(SWARM, peer(9), Event.STOPPED, 0, 50, now=3) == (1, 0, [])
+
+
+def test_it_keys_peers_by_address_and_port(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    restarted = Peer(b"-PY0001-restarted000", peer(1).endpoint)
+    assert store.announce(SWARM, restarted, Event.STARTED, 100, 50, now=1) == (0, 1, [])
+    assert store.announce(SWARM, peer(1, port=7000), Event.STARTED, 100, 50, now=2).peers == [restarted]
+
+
+def test_it_moves_a_peer_that_finished_to_the_seeds(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    store.announce(SWARM, peer(2), Event.STARTED, 100, 50, now=0)
+    assert store.announce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=1)[:2] == (1, 1)
+    assert store.announce(SWARM, peer(1), Event.NONE, 100, 50, now=2)[:2] == (0, 2)
+
+
+def test_it_counts_a_completed_download_once_per_peer(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    store.announce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=1)
+    store.announce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=2)
+    store.announce(SWARM, peer(2), Event.COMPLETED, 0, 50, now=3)
+    assert store.scrape([SWARM], now=4) == [SwarmCounts(complete=2, downloaded=2, incomplete=0)]
+
+
+def test_it_gives_at_most_numwant_distinct_peers(make_store):
+    store = make_store(peer_ttl=TTL)
+    for n in range(1, 101):
+        store.announce(SWARM, peer(n), Event.STARTED, 100, 0, now=0)
+    assert store.announce(SWARM, peer(1), Event.NONE, 100, 0, now=1).peers == []
+    seen = set()
+    for _ in range(20):
+        peers = store.announce(SWARM, peer(1), Event.NONE, 100, 30, now=1).peers
+        assert len(peers) == len(set(peers)) == 30
+        assert peer(1) not in peers
+        seen.update(peers)
+    # Random picks spread the load over the swarm instead of always naming the same peers.
+    assert len(seen) > 60
+
+
+def test_it_expires_peers_not_heard_from_within_the_ttl(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    store.announce(SWARM, peer(2), Event.STARTED, 0, 50, now=50)
+    store.announce(SWARM, peer(1), Event.NONE, 100, 50, now=90)
+    assert store.announce(SWARM, peer(3), Event.STARTED, 100, 50, now=149).incomplete == 2
+    result = store.announce(SWARM, peer(3), Event.NONE, 100, 50, now=151)
+    assert (result.complete, result.incomplete, sorted(result.peers)) == (0, 2, [peer(1)])
+    assert store.scrape([SWARM], now=250) == [SwarmCounts(complete=0, downloaded=0, incomplete=1)]
+    assert store.scrape([SWARM], now=252) == [SwarmCounts(complete=0, downloaded=0, incomplete=0)]
+
+
+def test_it_keeps_swarms_apart(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(1, peer(1), Event.STARTED, 100, 50, now=0)
+    assert store.announce(2, peer(2), Event.STARTED, 100, 50, now=0) == (0, 1, [])
+    assert store.scrape([2, 3, 1], now=0) == [
+        SwarmCounts(0, 0, 1),
+        SwarmCounts(0, 0, 0),
+        SwarmCounts(0, 0, 1),
+    ]
+
+
+def test_it_serves_ipv4_and_ipv6_peers_together(make_store):
+    store = make_store(peer_ttl=TTL)
+    v6 = Peer(b"-PY0001-ipv6ipv6ipv6", bytes(15) + b"\x01\x1a\xe1")
+    store.announce(SWARM, v6, Event.STARTED, 0, 50, now=0)
+    assert store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0).peers == [v6]
+
+
+def test_it_tells_clients_when_redis_is_unreachable(caplog):
+    store = RedisSwarmStore(redis.Redis(port=1, socket_connect_timeout=1), peer_ttl=TTL, prefix="unused:")
+    tracker = Tracker(store, interval=1800, min_interval=60)
+    tracker.swarms = {info_hash("down"): SWARM}
+    for port in (1, 2):
+        answer = tracker.handle_announce(announce_query(info_hash("down"), port=port), "10.0.0.1")
+        assert bencode.decode(answer) == {b"failure reason": b"tracker temporarily unavailable"}
+    with pytest.raises(SwarmStoreUnavailable):
+        store.scrape([SWARM], now=0)
+    assert caplog.text.count("swarm store unavailable") == 1

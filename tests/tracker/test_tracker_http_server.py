@@ -1,0 +1,114 @@
+"""The standalone HTTP server over real sockets: routing, keep-alive, refusals."""
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tests.tracker.conftest import announce_query, info_hash
+from tracker import bencode
+from tracker.http1 import MAX_HEAD_BYTES
+from tracker.http_server import HttpTrackerServer
+from tracker.service import Tracker
+from tracker.swarm_store import MemorySwarmStore
+
+HASH = info_hash("served")
+
+
+class BrokenStore(MemorySwarmStore):
+    def announce(self, *args, **kwargs):
+        raise RuntimeError("secret internals")
+
+
+def serve(scenario: Callable[[int], Awaitable[None]], store: MemorySwarmStore | None = None) -> None:
+    async def main() -> None:
+        tracker = Tracker(store or MemorySwarmStore(peer_ttl=100), interval=1800, min_interval=60)
+        tracker.swarms = {HASH: 1}
+        server = HttpTrackerServer(tracker)
+        await server.start("127.0.0.1", 0)
+        try:
+            await scenario(server.address[1])
+        finally:
+            server.close()
+
+    asyncio.run(main())
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    status = int(head.split(" ")[1])
+    headers = dict(re.findall(r"([\w-]+): ([^\r]*)", head))
+    return status, headers, await reader.readexactly(int(headers["Content-Length"]))
+
+
+def get(path: bytes, *headers: bytes) -> bytes:
+    return b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n"
+
+
+def test_it_answers_announces_and_scrapes_on_one_kept_alive_connection():
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(get(b"/announce?" + announce_query(HASH)) + get(b"/scrape?a=1"))
+        status, headers, body = await read_response(reader)
+        assert (status, headers["Content-Type"]) == (200, "text/plain")
+        assert bencode.decode(body)[b"incomplete"] == 1
+        status, _, body = await read_response(reader)
+        assert bencode.decode(body) == {b"failure reason": b"missing info_hash"}
+        writer.write(get(b"/announce?" + announce_query(HASH, port=2)))
+        assert bencode.decode((await read_response(reader))[2])[b"incomplete"] == 2
+        writer.close()
+
+    serve(scenario)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (get(b"/announce?a=1", b"Connection: close"), 200),
+        (b"GET /announce HTTP/1.0\r\n\r\n", 200),
+        (b"POST /announce HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 400),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
+        (b"GET /announce?" + b"a" * MAX_HEAD_BYTES, 431),
+    ],
+)
+def test_it_closes_the_connection_when_asked_or_after_a_refusal(request_bytes, status):
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request_bytes)
+        answer_status, headers, _ = await read_response(reader)
+        assert (answer_status, headers["Connection"]) == (status, "close")
+        assert await reader.read() == b""
+        writer.close()
+
+    serve(scenario)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [(get(b"/"), 404), (get(b"/announce/x"), 404), (b"PUT /scrape HTTP/1.1\r\n\r\n", 405)],
+)
+def test_it_refuses_other_paths_and_methods_and_keeps_the_connection(request_bytes, status):
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request_bytes + get(b"/announce?" + announce_query(HASH)))
+        assert (await read_response(reader))[0] == status
+        assert (await read_response(reader))[0] == 200
+        writer.close()
+
+    serve(scenario)
+
+
+def test_it_answers_an_internal_error_without_a_traceback(caplog):
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(get(b"/announce?" + announce_query(HASH)))
+        status, _, body = await read_response(reader)
+        assert (status, body) == (500, b"internal error\n")
+        assert await reader.read() == b""
+        writer.close()
+
+    with caplog.at_level(logging.ERROR, logger="tracker.http_server"):
+        serve(scenario, BrokenStore(peer_ttl=100))
+    assert "secret internals" in caplog.text
