@@ -2,12 +2,16 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.package-lock.json
 
 export WEB_PORT ?= 8000
 export TRACKER_PORT ?= 6969
 export SEEDER_PORT ?= 6881
 
-.PHONY: run test lint bench
+# Each benchmark is bench/bench_<name>.py, run by `make bench-<name>`; `make bench` runs them all.
+BENCHMARKS := $(patsubst bench/bench_%.py,%,$(wildcard bench/bench_*.py))
+
+.PHONY: run test bench $(addprefix bench-,$(BENCHMARKS))
 
 $(PYTHON):
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,14 +21,20 @@ $(STAMP): requirements.txt | $(PYTHON)
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+run: $(STAMP) $(NODE_STAMP)
 	$(PYTHON) manage.py migrate --no-input
 	$(PYTHON) manage.py ensure_admin
 	$(PYTHON) scripts/run_all.py
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PYTHON) -m pytest
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check .
+bench: $(addprefix bench-,$(BENCHMARKS))
+
+$(addprefix bench-,$(BENCHMARKS)): bench-%: $(STAMP) $(NODE_STAMP)
+	$(PYTHON) bench/bench_$*.py

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from distribution.models import Product, Release, ReleaseFile, Torrent
+from distribution.models import Product, Release, ReleaseDayStats, ReleaseFile, SwarmSample, Tag, Torrent
 
 
 @admin.register(Product)
@@ -21,7 +21,8 @@ class ReleaseFileInline(admin.TabularInline):
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "visibility", "torrent_format", "created_at", "published_at"]
-    list_filter = ["status", "visibility", "torrent_format", "product"]
+    list_filter = ["status", "visibility", "torrent_format", "product", "tags"]
+    filter_horizontal = ["tags"]
     search_fields = ["product__name", "version"]
     readonly_fields = [
         "storage_key",
@@ -47,3 +48,22 @@ class TorrentAdmin(admin.ModelAdmin):
         "created_at",
     ]
     exclude = ["metainfo"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(ReleaseDayStats)
+class ReleaseDayStatsAdmin(admin.ModelAdmin):
+    list_display = ["release", "day", "torrent_fetches", "completed", "http_requests", "origin_bytes"]
+    list_filter = ["day"]
+    list_select_related = ["release__product"]
+
+
+@admin.register(SwarmSample)
+class SwarmSampleAdmin(admin.ModelAdmin):
+    list_display = ["release", "taken_at", "seeders", "leechers"]
+    list_select_related = ["release__product"]

@@ -26,6 +26,17 @@ class Product(models.Model):
         return user.is_staff or self.publishers.filter(pk=user.pk).exists()
 
 
+class Tag(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Release(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -47,6 +58,7 @@ class Release(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="releases")
     version = models.CharField(max_length=100)
     notes = models.TextField(blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="releases")
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
     failure_reason = models.TextField(blank=True)
@@ -182,3 +194,50 @@ class Torrent(models.Model):
         if self.info_hash_v2:
             hashes.append(bytes.fromhex(self.info_hash_v2)[:20])
         return hashes
+
+
+class ReleaseDayStats(models.Model):
+    """What happened to one release on one day (UTC). Counters only ever grow."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="day_stats")
+    day = models.DateField()
+    torrent_fetches = models.PositiveBigIntegerField(default=0)
+    magnet_fetches = models.PositiveBigIntegerField(default=0)
+    completed = models.PositiveBigIntegerField(
+        default=0, help_text="Completed downloads reported to the tracker."
+    )
+    http_requests = models.PositiveBigIntegerField(
+        default=0, help_text="Web seed and direct download requests."
+    )
+    http_bytes = models.PositiveBigIntegerField(default=0)
+    origin_bytes = models.PositiveBigIntegerField(default=0, help_text="Bytes our seeders uploaded.")
+    reported_uploaded_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Upload peers told the tracker."
+    )
+    reported_downloaded_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Download peers told the tracker."
+    )
+
+    class Meta:
+        ordering = ["release", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "day"], name="one_stats_row_per_release_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release_id} on {self.day}"
+
+
+class SwarmSample(models.Model):
+    """The size of a release's swarm at one moment, for charts over time."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="swarm_samples")
+    taken_at = models.DateTimeField(default=timezone.now)
+    seeders = models.PositiveIntegerField()
+    leechers = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["release", "taken_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.release_id} at {self.taken_at}: {self.seeders}/{self.leechers}"
