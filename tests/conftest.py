@@ -91,3 +91,16 @@ def start_process():
     for process in started:
         process.stop()
         print(f"--- output of {process.name} ---\n{process.transcript()}")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """Give this test run a database of its own, so that runs at the same time never share one."""
+    from django.conf import settings
+
+    for alias in settings.DATABASES.values():
+        test = alias.setdefault("TEST", {})
+        if alias["ENGINE"] == "django.db.backends.sqlite3":
+            test["NAME"] = str(Path(test["NAME"]).with_name(f"test-{os.getpid()}.sqlite3"))
+        else:
+            test["NAME"] = f"{test.get('NAME') or 'test_' + alias['NAME']}_{os.getpid()}"
