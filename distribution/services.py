@@ -231,6 +231,7 @@ def _hash_and_build(release: Release, files: list[ReleaseFile]) -> tuple[torrent
             web_seed_url=release.web_seed_url,
             private=not release.is_public,
             comment=f"{release} - {settings.FANOUT_PUBLIC_URL}{release.get_absolute_url()}",
+            source=f"Fanout {release.storage_key}",
             on_piece=on_piece,
         )
     except OSError as exc:

@@ -77,11 +77,14 @@ def build_torrent(
     web_seed_url: str,
     private: bool,
     comment: str,
+    source: str,
     on_piece: Callable[[int, int], None],
 ) -> BuiltTorrent:
     """Hash the pieces of files stored under ``content_dir`` and return the torrent.
 
-    ``on_piece(done, total)`` is called after each hashed piece.
+    ``on_piece(done, total)`` is called after each hashed piece. ``source``
+    goes into the info dict: two releases with the same files would otherwise
+    share an info-hash, and so one swarm and one tracker entry.
     """
     if is_single_file:
         entries = [lt.create_file_entry(files[0].path, files[0].size)]
@@ -105,7 +108,9 @@ def build_torrent(
     creator.set_creator(CREATOR)
     if comment:
         creator.set_comment(comment)
-    metainfo = lt.bencode(creator.generate())
+    metadata = creator.generate()
+    metadata[b"info"][b"source"] = source.encode()
+    metainfo = lt.bencode(metadata)
     info = lt.torrent_info(metainfo)
     hashes = info.info_hashes()
     return BuiltTorrent(

@@ -173,6 +173,20 @@ def test_it_ends_with_one_torrent_when_a_build_runs_twice(product):
     assert bytes(Torrent.objects.get().metainfo) == bytes(first)
 
 
+def test_it_gives_releases_with_the_same_files_their_own_swarm(product):
+    first = services.create_release(product=product, version="1", files=[incoming("same.iso", b"bytes")])
+    second = services.create_release(product=product, version="2", files=[incoming("same.iso", b"bytes")])
+
+    services.build_release_torrent(release_id=first.pk)
+    services.build_release_torrent(release_id=second.pk)
+
+    first_hash, second_hash = (Torrent.objects.get(release=r).info_hash_v1 for r in (first, second))
+    assert first_hash != second_hash
+    assert lt.bdecode(bytes(Torrent.objects.get(release=first).metainfo))[b"info"][b"source"] == (
+        f"Fanout {first.storage_key}".encode()
+    )
+
+
 def test_it_ignores_a_build_of_a_release_that_is_gone(db):
     services.build_release_torrent(release_id=999_999)
 
