@@ -59,11 +59,34 @@ CSRF_TRUSTED_ORIGINS = [FANOUT_PUBLIC_URL]
 
 FANOUT_TORRENT_FORMAT = env_choice("FANOUT_TORRENT_FORMAT", "v1", ("v1", "hybrid", "v2"))
 FANOUT_SEEDER_UPLOAD_LIMIT = env_int("FANOUT_SEEDER_UPLOAD_LIMIT", 0, minimum=0)
+# Seeder nodes (seeder/): connection limits, seeding policy, and how many nodes seed each release.
+FANOUT_SEEDER_CONNECTIONS_LIMIT = env_int("FANOUT_SEEDER_CONNECTIONS_LIMIT", 500, minimum=2)
+FANOUT_SEEDER_UNCHOKE_SLOTS = env_int("FANOUT_SEEDER_UNCHOKE_SLOTS", 8, minimum=1)
+FANOUT_SEEDER_POLICY = env_choice(
+    "FANOUT_SEEDER_POLICY",
+    "economy",
+    ("economy", "super-seeding", "round-robin", "anti-leech", "fastest-upload"),
+)
+FANOUT_SEEDER_COPIES = env_int("FANOUT_SEEDER_COPIES", 0, minimum=0)
+FANOUT_SEEDER_DEMAND_INTERVAL = env_int("FANOUT_SEEDER_DEMAND_INTERVAL", 30, minimum=1)
+# Web seeds through a web server: the prefix of its internal location (e.g. /protected/), or unset.
+FANOUT_X_ACCEL_REDIRECT = env_optional_str("FANOUT_X_ACCEL_REDIRECT")
+# /metrics answers a scraper that sends "Authorization: Bearer <this>" (and staff sessions).
+FANOUT_METRICS_TOKEN = env_optional_str("FANOUT_METRICS_TOKEN")
 FANOUT_ANNOUNCE_INTERVAL = env_int("FANOUT_ANNOUNCE_INTERVAL", 1800, minimum=1)
 FANOUT_ANNOUNCE_MIN_INTERVAL = env_int("FANOUT_ANNOUNCE_MIN_INTERVAL", 60, minimum=0)
 FANOUT_PEER_TTL = env_int("FANOUT_PEER_TTL", 2 * 1800 + 300, minimum=1)
 FANOUT_TRACKER_WHITELIST_REFRESH = env_int("FANOUT_TRACKER_WHITELIST_REFRESH", 2, minimum=1)
+# Addresses or networks (comma-separated) of reverse proxies in front of the
+# tracker: only from these is X-Forwarded-For believed. Empty: the connection's address is the client's.
+FANOUT_TRUSTED_PROXIES = env_list("FANOUT_TRUSTED_PROXIES", [])
+# How often swarm statistics go from the swarm store to the database.
+FANOUT_TRACKER_STATS_FLUSH_SECONDS = env_int("FANOUT_TRACKER_STATS_FLUSH_SECONDS", 30, minimum=1)
 FANOUT_RELEASE_MAX_BYTES = env_int("FANOUT_RELEASE_MAX_BYTES", 64 * 1024**3, minimum=1)
+# The bytes all of one publisher's releases (retired ones excepted) may hold; 0: no quota.
+FANOUT_PUBLISHER_QUOTA_BYTES = env_int("FANOUT_PUBLISHER_QUOTA_BYTES", 1024**4, minimum=0)
+# A browser upload that receives no byte for this long is abandoned: its bytes are removed.
+FANOUT_UPLOAD_EXPIRY_SECONDS = env_int("FANOUT_UPLOAD_EXPIRY_SECONDS", 24 * 3600, minimum=60)
 
 RELEASES_DIR = DATA_DIR / "releases"
 UPLOADS_DIR = DATA_DIR / "uploads"
@@ -77,6 +100,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
     "distribution",
     "tracker",
     "seeder",
@@ -130,6 +155,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Tests start worker and seeder processes: they need a file they can open.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Page queries (the dashboard's correlated subqueries over every release) are estimated
+    # costly enough for PostgreSQL to JIT-compile them, which takes longer than running them.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -187,6 +217,8 @@ else:
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # Seconds between looks at the queue folder: a build starts this soon after it is queued.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -200,8 +232,32 @@ CELERY_BEAT_SCHEDULE = {
         "task": "distribution.requeue_stalled_builds",
         "schedule": 300.0,
     },
+    "expire-uploads": {
+        "task": "distribution.expire_uploads",
+        "schedule": 600.0,
+    },
+    # With REDIS_URL the swarm statistics wait in Redis until this task moves
+    # them to the database (without it, runtracker flushes its own).
+    "flush-tracker-statistics": {
+        "task": "tracker.flush_statistics",
+        "schedule": float(FANOUT_TRACKER_STATS_FLUSH_SECONDS),
+    },
 }
 FANOUT_BUILD_STALL_SECONDS = env_int("FANOUT_BUILD_STALL_SECONDS", 900, minimum=60)
+
+# The read-only API (distribution/api.py): sessions as on the pages, the schema by drf-spectacular.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Fanout API",
+    "DESCRIPTION": "Read-only catalogue of releases distributed over BitTorrent.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
 
 LOGGING = {
     "version": 1,

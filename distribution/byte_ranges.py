@@ -3,13 +3,25 @@
 Django's FileResponse ignores Range; web seeds and resumed downloads need 206.
 One range per request is served; a multi-range request gets the whole file,
 which RFC 9110 allows.
+
+With ``FANOUT_X_ACCEL_REDIRECT`` set (e.g. ``/protected/``), Django only
+authorizes: the response names the file under that prefix in an
+``X-Accel-Redirect`` header, and the web server in front (nginx, whose
+internal location maps the prefix to the data directory) sends the bytes,
+with its own Range, ETag and Last-Modified handling.
+
+``on_sent(n)`` is called once per response with the body bytes it carries:
+at the end of the stream (fewer if the client went away), or at once, from
+the Content-Length, when the web server sends the file.
 """
 
 import mimetypes
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
+from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe, quote_etag
 
@@ -54,7 +66,61 @@ def _read_slice(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-def file_response(request: HttpRequest, path: Path, *, download_name: str) -> HttpResponse:
+def _counted(chunks: Iterable[bytes], on_sent: Callable[[int], None]) -> Iterator[bytes]:
+    sent = 0
+    try:
+        for chunk in chunks:
+            # Counted once handed to the server: a client that leaves mid-chunk got most of it.
+            sent += len(chunk)
+            yield chunk
+    finally:
+        on_sent(sent)
+
+
+def _accel_response(
+    request: HttpRequest, path: Path, *, download_name: str, on_sent: Callable[[int], None] | None
+) -> HttpResponse:
+    """Let the web server send the file; count what its Content-Length will be."""
+    if on_sent is not None:
+        size = path.stat().st_size
+        length = 0
+        if request.method != "HEAD":
+            length = size
+            range_header = request.headers.get("Range")
+            if range_header and request.headers.get("If-Range") is None:
+                try:
+                    byte_range = parse_range(range_header, size)
+                except UnsatisfiableRange:
+                    byte_range, length = None, 0
+                if byte_range is not None:
+                    length = byte_range[1] - byte_range[0] + 1
+        on_sent(length)
+    relative = path.resolve().relative_to(settings.DATA_DIR)
+    response = HttpResponse(content_type=mimetypes.guess_type(download_name)[0] or "application/octet-stream")
+    response["X-Accel-Redirect"] = settings.FANOUT_X_ACCEL_REDIRECT.rstrip("/") + "/" + quote(str(relative))
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=download_name)
+    return response
+
+
+def file_response(
+    request: HttpRequest,
+    path: Path,
+    *,
+    download_name: str,
+    on_sent: Callable[[int], None] | None = None,
+) -> HttpResponse:
+    if settings.FANOUT_X_ACCEL_REDIRECT:
+        return _accel_response(request, path, download_name=download_name, on_sent=on_sent)
+    response = _file_response(request, path, download_name=download_name)
+    if on_sent is not None:
+        if response.streaming and request.method != "HEAD":
+            response.streaming_content = _counted(response.streaming_content, on_sent)
+        else:
+            on_sent(0)
+    return response
+
+
+def _file_response(request: HttpRequest, path: Path, *, download_name: str) -> HttpResponse:
     stat = path.stat()
     size = stat.st_size
     etag = quote_etag(f"{stat.st_mtime_ns:x}-{size:x}")

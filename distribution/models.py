@@ -122,6 +122,15 @@ class Release(models.Model):
             build_pieces_done=done, build_pieces_total=total, build_updated_at=timezone.now()
         )
 
+    def mark_uploading(self) -> bool:
+        """Draft to uploading when the first byte is on its way; False if it was not a draft."""
+        updated = Release.objects.filter(pk=self.pk, status=self.Status.DRAFT).update(
+            status=self.Status.UPLOADING
+        )
+        if updated:
+            self.status = self.Status.UPLOADING
+        return bool(updated)
+
     def mark_published(self) -> None:
         self.status = self.Status.PUBLISHED
         self.failure_reason = ""
@@ -241,3 +250,37 @@ class SwarmSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release_id} at {self.taken_at}: {self.seeders}/{self.leechers}"
+
+
+class Upload(models.Model):
+    """A resumable (tus) upload of one declared file of a release.
+
+    The bytes go straight to the file's place in the release; ``offset`` is how
+    many of them are stored. ``hashed_upto`` is how far the piece and block
+    hashes kept beside the upload (``hash_state_dir``) reach, so the torrent
+    build only hashes what they do not cover.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    release_file = models.OneToOneField(ReleaseFile, on_delete=models.CASCADE, related_name="upload")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    length = models.BigIntegerField()
+    offset = models.BigIntegerField(default=0)
+    hashed_upto = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["completed_at", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} of {self.release_file.path}"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.completed_at is not None
+
+    @property
+    def hash_state_dir(self) -> Path:
+        return settings.UPLOADS_DIR / "tus" / str(self.id)

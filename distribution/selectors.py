@@ -1,8 +1,12 @@
 """Reads of releases that other components (tracker, seeder, pages) rely on."""
 
-from django.db.models import Count, Q, QuerySet, Sum
+from dataclasses import dataclass
 
-from distribution.models import Product, Release, Torrent
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from distribution.models import Product, Release, ReleaseDayStats, ReleaseFile, SwarmSample, Tag, Torrent
+from distribution.search import search_releases
 
 
 def tracked_swarms() -> dict[bytes, int]:
@@ -23,6 +27,15 @@ def tracked_swarms() -> dict[bytes, int]:
     return swarms
 
 
+def private_swarms() -> frozenset[int]:
+    """Ids of the tracked releases whose swarms need a passkey."""
+    return frozenset(
+        Release.objects.filter(
+            status=Release.Status.PUBLISHED, visibility=Release.Visibility.PRIVATE, torrent__isnull=False
+        ).values_list("pk", flat=True)
+    )
+
+
 def releases_to_seed() -> QuerySet[Release]:
     """Published releases with their torrent, as the seeder needs them."""
     return Release.objects.filter(status=Release.Status.PUBLISHED, torrent__isnull=False).select_related(
@@ -30,19 +43,112 @@ def releases_to_seed() -> QuerySet[Release]:
     )
 
 
-def catalogue_releases(user, *, query: str = "") -> QuerySet[Release]:
-    """Published releases the user may see, newest first: private ones need a login."""
+def visible_releases(user) -> QuerySet[Release]:
+    """Published releases the user may find: private ones need a login.
+
+    The one rule behind the catalogue, its search, the feeds and the API.
+    """
     releases = Release.objects.filter(status=Release.Status.PUBLISHED)
-    if not user.is_authenticated:
+    if user is None or not user.is_authenticated:
         releases = releases.filter(visibility=Release.Visibility.PUBLIC)
-    if query:
+    return releases
+
+
+class CatalogueSort:
+    NEWEST = "newest"
+    DOWNLOADS = "downloads"
+    SEEDERS = "seeders"
+    RELEVANCE = "relevance"
+    CHOICES = (
+        (NEWEST, "Newest"),
+        (DOWNLOADS, "Most downloaded"),
+        (SEEDERS, "Most seeded"),
+        (RELEVANCE, "Best match"),
+    )
+
+
+_ORDERINGS = {
+    CatalogueSort.NEWEST: ("-published_at", "-pk"),
+    CatalogueSort.DOWNLOADS: ("-downloads", "-published_at", "-pk"),
+    CatalogueSort.SEEDERS: ("-seeders", "-leechers", "-published_at", "-pk"),
+}
+
+
+def with_swarm_figures(releases: QuerySet[Release]) -> QuerySet[Release]:
+    """Annotate size, file count, completed downloads and the latest seeders/leechers.
+
+    Correlated subqueries rather than joins, so that filters on files or tags
+    never multiply rows, and a page costs one query however many releases it shows.
+    """
+    latest_sample = SwarmSample.objects.filter(release=OuterRef("pk")).order_by("-taken_at")
+    files = ReleaseFile.objects.filter(release=OuterRef("pk")).order_by().values("release")
+    completed = ReleaseDayStats.objects.filter(release=OuterRef("pk")).order_by().values("release")
+    zero = Value(0, output_field=IntegerField())
+    return releases.annotate(
+        size=Coalesce(Subquery(files.annotate(total=Sum("size")).values("total")), zero),
+        file_count=Coalesce(Subquery(files.annotate(n=Count("pk")).values("n")), zero),
+        downloads=Coalesce(Subquery(completed.annotate(total=Sum("completed")).values("total")), zero),
+        seeders=Coalesce(Subquery(latest_sample.values("seeders")[:1]), zero),
+        leechers=Coalesce(Subquery(latest_sample.values("leechers")[:1]), zero),
+    )
+
+
+def catalogue_releases(
+    user, *, query: str = "", product: str = "", tag: str = "", sort: str = ""
+) -> QuerySet[Release]:
+    """The catalogue: visible releases, searched, filtered and sorted, with their swarm figures.
+
+    ``sort`` defaults to the best match when searching (product name, then version or
+    notes, then file names; newest first within each), else to the newest.
+    """
+    releases = visible_releases(user)
+    if product:
+        releases = releases.filter(product__slug=product)
+    if tag:
         releases = releases.filter(
-            Q(product__name__icontains=query) | Q(version__icontains=query) | Q(notes__icontains=query)
+            pk__in=Release.tags.through.objects.filter(tag__slug=tag).values("release_id")
         )
-    return (
-        releases.select_related("product")
-        .annotate(size=Sum("files__size"), file_count=Count("files"))
-        .order_by("-published_at")
+    if query:
+        releases = search_releases(releases, query)
+    releases = with_swarm_figures(releases.select_related("product")).prefetch_related("tags")
+    if query and sort in ("", CatalogueSort.RELEVANCE):
+        return releases.order_by("match", "-published_at", "-pk")
+    return releases.order_by(*_ORDERINGS.get(sort, _ORDERINGS[CatalogueSort.NEWEST]))
+
+
+def catalogue_filters() -> tuple[QuerySet[Product], QuerySet[Tag]]:
+    """The products and tags the catalogue's filters offer: those of some published release."""
+    published = Release.objects.filter(status=Release.Status.PUBLISHED)
+    products = Product.objects.filter(Exists(published.filter(product=OuterRef("pk")))).only("name", "slug")
+    tags = Tag.objects.filter(Exists(published.filter(tags=OuterRef("pk"))))
+    return products, tags
+
+
+@dataclass(frozen=True)
+class SwarmNow:
+    seeders: int
+    leechers: int
+    sampled_at: object | None
+    completed: int
+    torrent_fetches: int
+    magnet_fetches: int
+    http_requests: int
+
+
+def release_swarm(release: Release) -> SwarmNow:
+    """The release's latest swarm sample and its all-time counters."""
+    sample = release.swarm_samples.order_by("-taken_at").values("seeders", "leechers", "taken_at").first()
+    totals = release.day_stats.aggregate(
+        completed=Coalesce(Sum("completed"), 0),
+        torrent_fetches=Coalesce(Sum("torrent_fetches"), 0),
+        magnet_fetches=Coalesce(Sum("magnet_fetches"), 0),
+        http_requests=Coalesce(Sum("http_requests"), 0),
+    )
+    return SwarmNow(
+        seeders=sample["seeders"] if sample else 0,
+        leechers=sample["leechers"] if sample else 0,
+        sampled_at=sample["taken_at"] if sample else None,
+        **totals,
     )
 
 

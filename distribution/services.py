@@ -8,6 +8,7 @@ import logging
 import shutil
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,12 +17,14 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.text import slugify
 
-from distribution import torrents
+from distribution import torrents, uploads
 from distribution.models import Product, Release, ReleaseFile, Torrent
 from distribution.release_paths import check_no_collisions, clean_relative_path, clean_version
+from distribution.upload_hashes import known_hashes
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,96 @@ def get_or_create_product(*, name: str, created_by=None) -> Product:
     return product
 
 
+@dataclass(frozen=True)
+class DeclaredFile:
+    """A file a publisher announces before sending it: its path in the release and its size."""
+
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class _CheckedRelease:
+    version: str
+    paths: list[str]
+    sizes: list[int]
+    torrent_format: str
+    content_name: str
+    is_single_file: bool
+
+
+def _check_release(
+    *, product: Product, version: str, files: list[DeclaredFile], torrent_format: str | None, created_by
+) -> _CheckedRelease:
+    """Every rule a new release must meet, checked before a byte of it is stored."""
+    try:
+        version = clean_version(version)
+        paths = [clean_relative_path(f.path) for f in files]
+        check_no_collisions(paths)
+    except ValidationError as exc:
+        raise ReleaseRejected(" ".join(exc.messages)) from None
+    if not files:
+        raise ReleaseRejected("A release needs at least one file.")
+    sizes = [f.size for f in files]
+    if any(size < 0 for size in sizes):
+        raise ReleaseRejected("A file size cannot be negative.")
+    total_size = sum(sizes)
+    if total_size == 0:
+        raise ReleaseRejected("The release is empty: every file has 0 bytes.")
+    if total_size > settings.FANOUT_RELEASE_MAX_BYTES:
+        raise ReleaseRejected(
+            f"The release has {total_size} bytes; the limit is {settings.FANOUT_RELEASE_MAX_BYTES}."
+        )
+    torrent_format = torrent_format or settings.FANOUT_TORRENT_FORMAT
+    if torrent_format == Release.TorrentFormat.HYBRID and 0 in sizes and len(sizes) > 1:
+        raise ReleaseRejected(
+            "A hybrid torrent cannot hold empty files (libtorrent clients refuse them): "
+            "leave them out or choose v1 or v2."
+        )
+    _check_quota(created_by, total_size)
+    if Release.objects.filter(product=product, version=version).exists():
+        raise ReleaseRejected(f"{product.name} already has a release {version}.")
+    is_single_file = len(paths) == 1 and "/" not in paths[0]
+    return _CheckedRelease(
+        version=version,
+        paths=paths,
+        sizes=sizes,
+        torrent_format=torrent_format,
+        content_name=paths[0] if is_single_file else f"{product.slug}-{version}",
+        is_single_file=is_single_file,
+    )
+
+
+def publisher_bytes_used(user) -> int:
+    """What a publisher's releases hold, retired ones excepted (their files may be removed)."""
+    return (
+        ReleaseFile.objects.filter(release__created_by=user)
+        .exclude(release__status=Release.Status.RETIRED)
+        .aggregate(total=Sum("size"))["total"]
+        or 0
+    )
+
+
+def _check_quota(user, new_bytes: int) -> None:
+    quota = settings.FANOUT_PUBLISHER_QUOTA_BYTES
+    if user is None or not quota:
+        return
+    used = publisher_bytes_used(user)
+    if used + new_bytes > quota:
+        raise ReleaseRejected(
+            f"This release ({new_bytes} bytes) would take your releases to {used + new_bytes} bytes; "
+            f"your quota is {quota} bytes. Retire old releases or ask an admin for more."
+        )
+
+
+def publishable_product(*, product: Product | None, new_name: str, user) -> Product:
+    """The product a publisher chose, or the new one they named; refused if it is not theirs."""
+    product = product or get_or_create_product(name=new_name, created_by=user)
+    if not product.can_publish(user):
+        raise ReleaseRejected(f"You do not publish {product.name}.")
+    return product
+
+
 def create_release(
     *,
     product: Product,
@@ -78,49 +171,35 @@ def create_release(
     files are stored before the row exists and removed again if the row cannot
     be made, so a refused release leaves nothing behind.
     """
-    try:
-        version = clean_version(version)
-        paths = [clean_relative_path(f.path) for f in files]
-        check_no_collisions(paths)
-    except ValidationError as exc:
-        raise ReleaseRejected(" ".join(exc.messages)) from None
-    if not files:
-        raise ReleaseRejected("A release needs at least one file.")
-    total_size = sum(f.size for f in files)
-    if total_size == 0:
-        raise ReleaseRejected("The release is empty: every file has 0 bytes.")
-    if total_size > settings.FANOUT_RELEASE_MAX_BYTES:
-        raise ReleaseRejected(
-            f"The release has {total_size} bytes; the limit is {settings.FANOUT_RELEASE_MAX_BYTES}."
-        )
-    if Release.objects.filter(product=product, version=version).exists():
-        raise ReleaseRejected(f"{product.name} already has a release {version}.")
-
-    is_single_file = len(paths) == 1 and "/" not in paths[0]
-    release = Release(
+    checked = _check_release(
         product=product,
         version=version,
+        files=[DeclaredFile(f.path, f.size) for f in files],
+        torrent_format=torrent_format,
+        created_by=created_by,
+    )
+    release = _new_release(
+        product=product,
+        checked=checked,
         notes=notes,
         visibility=visibility,
-        torrent_format=torrent_format or settings.FANOUT_TORRENT_FORMAT,
-        content_name=paths[0] if is_single_file else f"{product.slug}-{version}",
-        is_single_file=is_single_file,
-        status=Release.Status.PROCESSING,
         created_by=created_by,
-        build_updated_at=timezone.now(),
+        status=Release.Status.PROCESSING,
     )
     try:
-        sizes = [_store_file(f, release.disk_path(path)) for f, path in zip(files, paths, strict=True)]
+        sizes = [
+            _store_file(f, release.disk_path(path)) for f, path in zip(files, checked.paths, strict=True)
+        ]
         with transaction.atomic():
             release.save()
             ReleaseFile.objects.bulk_create(
                 ReleaseFile(release=release, path=path, size=size)
-                for path, size in zip(paths, sizes, strict=True)
+                for path, size in zip(checked.paths, sizes, strict=True)
             )
             transaction.on_commit(lambda: _queue_build(release.pk))
     except IntegrityError:
         shutil.rmtree(release.content_dir, ignore_errors=True)
-        raise ReleaseRejected(f"{product.name} already has a release {version}.") from None
+        raise ReleaseRejected(f"{product.name} already has a release {checked.version}.") from None
     except OSError as exc:
         shutil.rmtree(release.content_dir, ignore_errors=True)
         raise ReleaseRejected(
@@ -130,6 +209,108 @@ def create_release(
         shutil.rmtree(release.content_dir, ignore_errors=True)
         raise
     return release
+
+
+def _new_release(
+    *, product: Product, checked: _CheckedRelease, notes: str, visibility: str, created_by, status: str
+) -> Release:
+    return Release(
+        product=product,
+        version=checked.version,
+        notes=notes,
+        visibility=visibility,
+        torrent_format=checked.torrent_format,
+        content_name=checked.content_name,
+        is_single_file=checked.is_single_file,
+        status=status,
+        created_by=created_by,
+        build_updated_at=timezone.now(),
+    )
+
+
+def start_release(
+    *,
+    product: Product,
+    version: str,
+    files: list[DeclaredFile],
+    notes: str = "",
+    visibility: str = Release.Visibility.PUBLIC,
+    torrent_format: str | None = None,
+    created_by,
+) -> Release:
+    """A draft release whose files the publisher will upload (distribution.uploads).
+
+    The same rules as ``create_release`` apply, before any byte is sent. Declaring
+    the same files again for a draft or uploading release of the same publisher
+    (a reloaded page) returns that release, so its uploads resume.
+    """
+    existing = _resumable_release(product=product, version=version, files=files, created_by=created_by)
+    if existing is not None:
+        return existing
+    checked = _check_release(
+        product=product, version=version, files=files, torrent_format=torrent_format, created_by=created_by
+    )
+    release = _new_release(
+        product=product,
+        checked=checked,
+        notes=notes,
+        visibility=visibility,
+        created_by=created_by,
+        status=Release.Status.DRAFT,
+    )
+    try:
+        with transaction.atomic():
+            release.save()
+            ReleaseFile.objects.bulk_create(
+                ReleaseFile(release=release, path=path, size=size)
+                for path, size in zip(checked.paths, checked.sizes, strict=True)
+            )
+    except IntegrityError:
+        raise ReleaseRejected(f"{product.name} already has a release {checked.version}.") from None
+    return release
+
+
+def _resumable_release(
+    *, product: Product, version: str, files: list[DeclaredFile], created_by
+) -> Release | None:
+    release = (
+        Release.objects.filter(
+            product=product,
+            version=version.strip(),
+            created_by=created_by,
+            status__in=[Release.Status.DRAFT, Release.Status.UPLOADING],
+        )
+        .select_related("product")
+        .first()
+    )
+    if release is None:
+        return None
+    declared = sorted(release.files.values_list("path", "size"))
+    try:
+        asked = sorted((clean_relative_path(f.path), f.size) for f in files)
+    except ValidationError:
+        return None
+    return release if declared == asked else None
+
+
+def finish_uploading(*, release: Release) -> None:
+    """The publisher's page says every file is sent: check that, then queue the build."""
+    with transaction.atomic():
+        locked = Release.objects.select_for_update().get(pk=release.pk)
+        if locked.status in (Release.Status.PROCESSING, Release.Status.PUBLISHED):
+            return
+        if locked.status not in (Release.Status.DRAFT, Release.Status.UPLOADING):
+            raise ReleaseRejected(f"This release is {locked.status}; its files can no longer change.")
+        missing = [
+            f.path
+            for f in locked.files.select_related("upload")
+            if not hasattr(f, "upload") or not f.upload.is_complete
+        ]
+        if missing:
+            shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+            raise ReleaseRejected(f"{len(missing)} file(s) are not uploaded yet: {shown}.")
+        locked.mark_processing()
+        transaction.on_commit(lambda: _queue_build(locked.pk))
 
 
 def _store_file(incoming: IncomingFile, destination: Path) -> int:
@@ -198,6 +379,7 @@ def build_release_torrent(*, release_id: int) -> None:
         )
         release.record_build_progress(built.piece_count, built.piece_count)
         release.mark_published()
+    uploads.remove_hash_states(release)
     logger.info("release %s published", release_id)
 
 
@@ -219,25 +401,31 @@ def _hash_and_build(release: Release, files: list[ReleaseFile]) -> tuple[torrent
             last_write = now
             release.record_build_progress(done, total)
 
+    layout = uploads.layout_of(release)
+    known = known_hashes(layout=layout, complete=uploads.finished_hash_states(release))
+    unhashed = [f for f in files if not f.sha256]
     try:
-        digests = torrents.sha256_of_files([f.disk_path for f in files])
-        built = torrents.build_torrent(
-            content_dir=release.content_dir,
-            content_name=release.content_name,
-            is_single_file=release.is_single_file,
-            files=[torrents.TorrentFile(f.path, f.size) for f in files],
-            torrent_format=release.torrent_format,
-            announce_url=settings.FANOUT_ANNOUNCE_URL,
-            web_seed_url=release.web_seed_url,
-            private=not release.is_public,
-            comment=f"{release} - {settings.FANOUT_PUBLIC_URL}{release.get_absolute_url()}",
-            source=f"Fanout {release.storage_key}",
-            on_piece=on_piece,
-        )
+        # The whole-file SHA-256s (for SHA256SUMS) run beside the piece hashing.
+        with ThreadPoolExecutor(max_workers=1) as side:
+            pending_digests = side.submit(torrents.sha256_of_files, [f.disk_path for f in unhashed])
+            built = torrents.build_torrent(
+                content_dir=release.content_dir,
+                content_name=release.content_name,
+                is_single_file=release.is_single_file,
+                files=[torrents.TorrentFile(f.path, f.size) for f in files],
+                torrent_format=release.torrent_format,
+                announce_url=settings.FANOUT_ANNOUNCE_URL,
+                web_seed_url=release.web_seed_url,
+                private=not release.is_public,
+                comment=f"{release} - {settings.FANOUT_PUBLIC_URL}{release.get_absolute_url()}",
+                source=f"Fanout {release.storage_key}",
+                on_piece=on_piece,
+                known=known,
+            )
+            computed = dict(zip((f.pk for f in unhashed), pending_digests.result(), strict=True))
     except OSError as exc:
         raise BuildFailed(f"Reading the files failed: {exc.strerror or exc}.") from None
-    except RuntimeError as exc:
-        raise BuildFailed(f"libtorrent could not hash the files: {exc}.") from None
+    digests = [computed.get(f.pk, f.sha256) for f in files]
     return built, digests
 
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from distribution import services
+from distribution import services, uploads
 
 
 @shared_task(
@@ -15,3 +15,8 @@ def build_torrent(release_id: int) -> None:
 @shared_task(name="distribution.requeue_stalled_builds")
 def requeue_stalled_builds() -> None:
     services.requeue_stalled_builds()
+
+
+@shared_task(name="distribution.expire_uploads")
+def expire_uploads() -> None:
+    uploads.expire_uploads()

@@ -1,7 +1,9 @@
 """Pages of the catalogue and of publishers. Views parse, authorize and call services."""
 
 from pathlib import Path
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,20 +13,41 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from distribution import selectors, services
+from distribution import publishing, selectors, services
 from distribution.byte_ranges import file_response
 from distribution.forms import ReleaseForm
+from distribution.metainfo import pieces_roots
 from distribution.models import Release
+from distribution.statistics import add_release_counts
+from tracker.services import torrent_with_passkey
 
 PAGE_SIZE = 25
 
 
 def catalogue(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    page = Paginator(selectors.catalogue_releases(request.user, query=query), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    filters = {name: request.GET.get(name, "").strip() for name in ("q", "product", "tag", "sort")}
+    releases = selectors.catalogue_releases(
+        request.user, query=filters["q"], product=filters["product"], tag=filters["tag"], sort=filters["sort"]
     )
-    return render(request, "distribution/catalogue.html", {"page": page, "query": query})
+    page = Paginator(releases, PAGE_SIZE).get_page(request.GET.get("page"))
+    products, tags = selectors.catalogue_filters()
+    kept = {name: value for name, value in filters.items() if value}
+    return render(
+        request,
+        "distribution/catalogue.html",
+        {
+            "page": page,
+            "query": filters["q"],
+            "filters": filters,
+            "products": products,
+            "selected_product": next((p for p in products if p.slug == filters["product"]), None),
+            "tags": tags,
+            "sorts": selectors.CatalogueSort.CHOICES,
+            "current_sort": filters["sort"]
+            or (selectors.CatalogueSort.RELEVANCE if filters["q"] else selectors.CatalogueSort.NEWEST),
+            "kept_query": urlencode(kept),
+        },
+    )
 
 
 def _viewable_release(request: HttpRequest, release_id: int) -> Release:
@@ -37,13 +60,17 @@ def _viewable_release(request: HttpRequest, release_id: int) -> Release:
 def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
     release = _viewable_release(request, release_id)
     can_manage = request.user.is_authenticated and release.product.can_publish(request.user)
+    torrent = getattr(release, "torrent", None)
     return render(
         request,
         "distribution/release_detail.html",
         {
             "release": release,
             "files": release.files.all(),
-            "torrent": getattr(release, "torrent", None),
+            "torrent": torrent,
+            "pieces_roots": pieces_roots(torrent.metainfo) if torrent and torrent.info_hash_v2 else {},
+            "swarm": selectors.release_swarm(release),
+            "public_url": settings.FANOUT_PUBLIC_URL,
             "can_manage": can_manage,
         },
     )
@@ -66,10 +93,27 @@ def release_torrent(request: HttpRequest, release_id: int) -> HttpResponse:
     release = _viewable_release(request, release_id)
     if release.status != Release.Status.PUBLISHED:
         raise Http404("This release is not published.")
-    response = HttpResponse(bytes(release.torrent.metainfo), content_type="application/x-bittorrent")
+    metainfo = bytes(release.torrent.metainfo)
+    if not release.is_public and request.user.is_authenticated:
+        # The tracker answers private releases only through the user's passkey URL.
+        metainfo = torrent_with_passkey(metainfo, request.user)
+    response = HttpResponse(metainfo, content_type="application/x-bittorrent")
+    add_release_counts(release_id=release.pk, counts={"torrent_fetches": 1})
     response["Content-Disposition"] = (
         f'attachment; filename="{release.product.slug}-{release.version}.torrent"'
     )
+    return response
+
+
+def release_magnet(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Count a magnet fetch, then send the browser on to the magnet URI."""
+    release = _viewable_release(request, release_id)
+    if release.status != Release.Status.PUBLISHED:
+        raise Http404("This release is not published.")
+    add_release_counts(release_id=release.pk, counts={"magnet_fetches": 1})
+    # HttpResponseRedirect refuses schemes other than http(s) and ftp.
+    response = HttpResponse(status=302)
+    response["Location"] = release.torrent.magnet_uri
     return response
 
 
@@ -88,7 +132,14 @@ def release_webseed(request: HttpRequest, release_id: int, path: str = "") -> Ht
     release_file = release.files.filter(path=relative).first()
     if release_file is None:
         raise Http404("No such file in this release.")
-    return file_response(request, release_file.disk_path, download_name=Path(relative).name)
+    return file_response(
+        request,
+        release_file.disk_path,
+        download_name=Path(relative).name,
+        on_sent=lambda sent: add_release_counts(
+            release_id=release.pk, counts={"http_requests": 1, "http_bytes": sent}
+        ),
+    )
 
 
 def _require_publisher(request: HttpRequest) -> None:
@@ -121,11 +172,9 @@ def release_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            product = data["product"] or services.get_or_create_product(
-                name=data["new_product"], created_by=request.user
+            product = services.publishable_product(
+                product=data["product"], new_name=data["new_product"], user=request.user
             )
-            if not product.can_publish(request.user):
-                raise services.ReleaseRejected(f"You do not publish {product.name}.")
             release = services.create_release(
                 product=product,
                 version=data["version"],
@@ -140,7 +189,9 @@ def release_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{release} is uploaded; its torrent is being built.")
             return redirect(release)
-    return render(request, "distribution/release_form.html", {"form": form})
+    return render(
+        request, "distribution/release_form.html", {"form": form, "chunk_size": publishing.TUS_CHUNK_BYTES}
+    )
 
 
 def _incoming(upload) -> services.IncomingFile:

@@ -15,7 +15,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class SeedingInline(admin.TabularInline):
     model = Seeding
-    fields = ["release", "state", "error_message", "uploaded_bytes", "upload_rate", "updated_at"]
+    fields = ["release", "state", "error_message", "uploaded_bytes", "upload_rate", "peers", "updated_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -29,11 +29,13 @@ class SeederNodeAdmin(ReadOnlyAdmin):
     list_display = [
         "name",
         "alive",
-        "listen_port",
+        "listen_address",
         "version",
+        "copies",
         "started_at",
         "last_heartbeat_at",
         "upload_rate",
+        "error_message",
     ]
     search_fields = ["name"]
     inlines = [SeedingInline]

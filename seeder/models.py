@@ -20,6 +20,7 @@ def alive_since() -> datetime:
 
 class SeederNode(models.Model):
     name = models.CharField(max_length=200, unique=True)
+    listen_host = models.CharField(max_length=255, blank=True, help_text="Host name or address peers reach.")
     listen_port = models.PositiveIntegerField()
     version = models.CharField(max_length=100)
     started_at = models.DateTimeField(default=timezone.now)
@@ -27,6 +28,10 @@ class SeederNode(models.Model):
     upload_rate = models.PositiveBigIntegerField(
         default=0, help_text="Payload bytes per second, all releases."
     )
+    copies = models.PositiveIntegerField(
+        default=0, help_text="Nodes each release is seeded by, this one's setting; 0: it seeds every release."
+    )
+    error_message = models.TextField(blank=True, help_text="A node-wide fault, e.g. its state disk is full.")
 
     class Meta:
         ordering = ["name"]
@@ -37,6 +42,10 @@ class SeederNode(models.Model):
     @property
     def is_alive(self) -> bool:
         return self.last_heartbeat_at >= alive_since()
+
+    @property
+    def listen_address(self) -> str:
+        return f"{self.listen_host}:{self.listen_port}" if self.listen_host else f":{self.listen_port}"
 
 
 class Seeding(models.Model):
@@ -54,6 +63,7 @@ class Seeding(models.Model):
         default=0, help_text="Payload bytes, all time: kept across restarts."
     )
     upload_rate = models.PositiveBigIntegerField(default=0, help_text="Payload bytes per second.")
+    peers = models.PositiveIntegerField(default=0, help_text="Peers connected to the node for this release.")
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -64,3 +74,23 @@ class Seeding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release} on {self.node}: {self.state}"
+
+
+class UploadCount(models.Model):
+    """How far a node's upload counter for a release has been added to the release's statistics.
+
+    libtorrent's counter (kept in resume data) is cumulative; each heartbeat
+    adds only what it grew by. The row outlives restarts, unlike a Seeding.
+    """
+
+    node = models.ForeignKey(SeederNode, on_delete=models.CASCADE, related_name="upload_counts")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    reported_bytes = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["node", "release"], name="unique_upload_count_per_node"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release_id} on {self.node_id}: {self.reported_bytes} bytes counted"

@@ -7,29 +7,45 @@ records what libtorrent reports.
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from distribution.selectors import releases_to_seed
-from seeder import services
+from seeder import demand, selectors, services
 from seeder.models import HEARTBEAT_INTERVAL, SeederNode
-from seeder.session import VERSION, SeedingSession, TorrentReport
+from seeder.session import ECONOMY_TICK, VERSION, SeedingSession, TorrentReport
 
 logger = logging.getLogger(__name__)
 
 
 class Reconciler:
-    def __init__(self, *, session: SeedingSession, node: SeederNode) -> None:
+    def __init__(
+        self,
+        *,
+        session: SeedingSession,
+        node: SeederNode,
+        copies: int = 0,
+        scrape_url: str | None = None,
+        demand_interval: float = 30.0,
+    ) -> None:
         self.session = session
         self.node = node
+        self.copies = copies
+        self.scrape_url = scrape_url
+        self.demand_interval = demand_interval
+        self._last_demand = float("-inf")
         # Releases whose torrent libtorrent refused, kept so that the error is
         # reported each heartbeat rather than retried.
         self.add_errors: dict[int, str] = {}
 
     def reconcile(self) -> None:
         wanted = {release.pk: release for release in releases_to_seed().defer("torrent__metainfo")}
+        if self.copies:
+            mine = selectors.releases_for_node(self.node.name, wanted.keys(), copies=self.copies)
+            wanted = {pk: release for pk, release in wanted.items() if pk in mine}
         held = self.session.release_ids()
         for release_id in held - wanted.keys():
             self.session.remove(release_id)
@@ -48,13 +64,33 @@ class Reconciler:
         self.session.check_content()
         self.session.announce_until_tracked()
         self.session.handle_alerts()
+        reports = self.session.reports()
+        self.follow_demand(reports)
         refused = [
             TorrentReport(
                 release_id=pk, checking=False, announced=False, error=error, uploaded_bytes=0, upload_rate=0
             )
             for pk, error in self.add_errors.items()
         ]
-        services.record_heartbeat(node=self.node, reports=self.session.reports() + refused)
+        services.record_heartbeat(
+            node=self.node, reports=reports + refused, node_error=self.session.node_error
+        )
+
+    def follow_demand(self, reports: list[TorrentReport]) -> None:
+        """Every `demand_interval`, ask the tracker which swarms need the origin and serve them first."""
+        if not self.scrape_url or time.monotonic() - self._last_demand < self.demand_interval:
+            return
+        self._last_demand = time.monotonic()
+        swarm_hashes = self.session.swarm_hashes()
+        if not swarm_hashes:
+            return
+        needy, stalled = demand.read_demand(
+            self.scrape_url,
+            swarm_hashes,
+            our_seeders=selectors.live_seeders_per_release(),
+            peers={report.release_id: report.peers for report in reports},
+        )
+        self.session.follow_demand(needy=needy, stalled=stalled)
 
 
 def run_node(
@@ -62,6 +98,8 @@ def run_node(
     name: str,
     port: int,
     seed_choking: str,
+    listen_host: str = "",
+    economy: bool = False,
     super_seeding: bool,
     stop: threading.Event,
     on_listening: Callable[[int], None],
@@ -73,15 +111,33 @@ def run_node(
         state_dir=settings.SEEDER_STATE_DIR / name,
         seed_choking=seed_choking,
         super_seeding=super_seeding,
+        connections_limit=settings.FANOUT_SEEDER_CONNECTIONS_LIMIT,
+        unchoke_slots=settings.FANOUT_SEEDER_UNCHOKE_SLOTS,
+        economy=economy,
     ) as session:
-        node = services.register_node(name=name, listen_port=session.listen_port, version=VERSION)
+        node = services.register_node(
+            name=name,
+            listen_host=listen_host,
+            listen_port=session.listen_port,
+            version=VERSION,
+            copies=settings.FANOUT_SEEDER_COPIES,
+        )
         on_listening(session.listen_port)
-        reconciler = Reconciler(session=session, node=node)
+        reconciler = Reconciler(
+            session=session,
+            node=node,
+            copies=settings.FANOUT_SEEDER_COPIES,
+            scrape_url=demand.scrape_url(settings.FANOUT_ANNOUNCE_URL),
+            demand_interval=settings.FANOUT_SEEDER_DEMAND_INTERVAL,
+        )
         while not stop.is_set():
             close_old_connections()
             try:
                 reconciler.reconcile()
             except DatabaseError:
                 logger.exception("heartbeat failed; trying again at the next one")
-            stop.wait(HEARTBEAT_INTERVAL.total_seconds())
+            next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL.total_seconds()
+            while not stop.is_set() and time.monotonic() < next_heartbeat:
+                session.economize()
+                stop.wait(min(ECONOMY_TICK, max(0.0, next_heartbeat - time.monotonic())))
         services.stop_node(node=node)

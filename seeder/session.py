@@ -42,6 +42,12 @@ RESUME_SAVE_INTERVAL = 300.0
 # published a moment ago may not be in the tracker's whitelist yet, and
 # libtorrent's own back-off after that refusal is a minute or more.
 REANNOUNCE_UNTIL_TRACKED = 3.0
+# How often the economy policy looks at who holds what (seconds), and how fast the
+# origin still uploads a torrent whose connected peers hold every piece between them.
+ECONOMY_TICK = 0.5
+TRICKLE_UNLIMITED = 1024 * 1024
+TRICKLE_SHARE = 16
+_NO_LIMIT = 2**31 - 1
 _LISTEN_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 30.0
 
@@ -62,6 +68,7 @@ class TorrentReport:
     error: str
     uploaded_bytes: int
     upload_rate: int
+    peers: int = 0
 
 
 @dataclass
@@ -70,11 +77,20 @@ class _HeldTorrent:
     key: str
     files: list[Path]
     signatures: list[FileSignature]
+    swarm_hash: bytes = b""
     announced: bool = False
     last_announce: float = 0.0
+    # Peers were connected at the last report: only such torrents are economized.
+    active: bool = False
+    # The connected peers hold every piece between them: a complete copy is out there.
+    covered: bool = False
+    # Set by follow_demand: nonzero while other swarms need the origin more.
+    demand_limit: int = 0
 
 
-def _settings(port: int, upload_limit: int, seed_choking: str) -> dict:
+def _settings(
+    port: int, upload_limit: int, seed_choking: str, connections_limit: int, unchoke_slots: int
+) -> dict:
     return {
         "listen_interfaces": f"0.0.0.0:{port}",
         "enable_dht": False,
@@ -84,10 +100,15 @@ def _settings(port: int, upload_limit: int, seed_choking: str) -> dict:
         # Downloaders behind one NAT, or on one test machine, share an address.
         "allow_multiple_connections_per_ip": True,
         "upload_rate_limit": upload_limit,
+        "connections_limit": connections_limit,
+        "unchoke_slots_limit": unchoke_slots,
         "seed_choking_algorithm": SEED_CHOKING[seed_choking],
         "alert_mask": _ALERT_MASK,
         # Closing queues one resume alert per torrent: none may be dropped.
         "alert_queue_size": 100_000,
+        # libtorrent's default of 50 announces at once, each holding its slot for ~30 s against
+        # our tracker (its completion timeout, it seems), starts 1,000 releases in 10 min.
+        "max_concurrent_http_announces": 2000,
         "user_agent": f"Fanout seeder {VERSION}",
     }
 
@@ -103,6 +124,24 @@ def _content_files(info: lt.torrent_info, save_path: Path) -> list[Path]:
         for index in range(files.num_files())
         if not files.file_flags(index) & lt.file_storage.flag_pad_file
     ]
+
+
+def _swarm_hash(info_hashes: lt.info_hash_t) -> bytes:
+    """The 20-byte hash the tracker knows the swarm by (a v2 hash is truncated, as in announces)."""
+    if info_hashes.has_v1():
+        return info_hashes.v1.to_bytes()
+    return info_hashes.v2.to_bytes()[:20]
+
+
+def _peers_hold_every_piece(handle: lt.torrent_handle) -> bool:
+    pieces = 0
+    for peer in handle.get_peer_info():
+        if peer.flags & lt.peer_info.seed:
+            return True
+        if peer.pieces:
+            pieces |= int("".join("1" if have else "0" for have in peer.pieces), 2)
+    count = handle.torrent_file().num_pieces() if handle.torrent_file() else 0
+    return count > 0 and pieces == (1 << count) - 1
 
 
 def _signature(path: Path) -> FileSignature:
@@ -124,6 +163,9 @@ class SeedingSession:
         state_dir: Path,
         seed_choking: str = "round-robin",
         super_seeding: bool = False,
+        connections_limit: int = 500,
+        unchoke_slots: int = 8,
+        economy: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self.super_seeding = super_seeding
@@ -135,7 +177,9 @@ class SeedingSession:
         except BlockingIOError:
             self._lock.close()
             raise SessionStartError(f"another seeder is using {self.state_dir}") from None
-        self._session = lt.session(_settings(port, upload_limit, seed_choking))
+        self._session = lt.session(
+            _settings(port, upload_limit, seed_choking, connections_limit, unchoke_slots)
+        )
         # libtorrent puts peers on a local network in a class that ignores rate
         # limits; in a company's network every downloader is local, so the
         # upload limit must hold for all of them.
@@ -148,6 +192,11 @@ class SeedingSession:
         self._held: dict[int, _HeldTorrent] = {}
         self._release_by_key: dict[str, int] = {}
         self._last_resume_save = time.monotonic()
+        # A node-wide fault (the state disk full or read-only): reported until a write succeeds.
+        self.node_error = ""
+        self._upload_limit = upload_limit
+        self.economy = economy
+        self._trickle = max(64 * 1024, upload_limit // TRICKLE_SHARE) if upload_limit else TRICKLE_UNLIMITED
         try:
             self.listen_port = self._wait_until_listening()
         except SessionStartError:
@@ -202,8 +251,16 @@ class SeedingSession:
         else:
             params.flags &= ~lt.torrent_flags.super_seeding
         handle = self._session.add_torrent(params)
+        # libtorrent creates a torrent's peer class on its first limit, and only peers that
+        # connect afterwards join it: set one now, so that later limits reach every peer.
+        handle.set_upload_limit(_NO_LIMIT)
         self._held[release_id] = _HeldTorrent(
-            handle=handle, key=key, files=files, signatures=signatures, last_announce=time.monotonic()
+            handle=handle,
+            key=key,
+            files=files,
+            signatures=signatures,
+            swarm_hash=_swarm_hash(info.info_hashes()),
+            last_announce=time.monotonic(),
         )
         self._release_by_key[key] = release_id
 
@@ -241,7 +298,34 @@ class SeedingSession:
             if self._has_changed(held):
                 logger.warning("content of release %s changed on disk: checking it", release_id)
                 held.signatures = [_signature(path) for path in held.files]
+                # A file error (unreadable, disk full) paused the torrent: the change may be the fix.
+                held.handle.clear_error()
+                held.handle.resume()
                 held.handle.force_recheck()
+
+    def swarm_hashes(self) -> dict[int, bytes]:
+        """Each held release's 20-byte swarm hash, as the tracker's scrape names it."""
+        return {release_id: held.swarm_hash for release_id, held in self._held.items()}
+
+    def follow_demand(self, *, needy: set[int], stalled: set[int]) -> None:
+        """Send the origin's upload first to swarms that need it.
+
+        ``needy``: releases with leechers and no complete copy besides ours.
+        While any exists, the other releases share a tenth of the upload limit
+        (each at most that much). ``stalled``: needy releases whose leechers
+        this node is not connected to: announce now, to learn their addresses.
+        """
+        others_limit = max(16 * 1024, self._upload_limit // 10) if needy and self._upload_limit else 0
+        now = time.monotonic()
+        for release_id, held in self._held.items():
+            held.demand_limit = 0 if release_id in needy else others_limit
+            self._apply_upload_limit(held)
+            if release_id in stalled and now - held.last_announce >= REANNOUNCE_UNTIL_TRACKED:
+                logger.info(
+                    "swarm of release %s has leechers this node does not serve: announcing", release_id
+                )
+                held.last_announce = now
+                held.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
 
     def announce_until_tracked(self) -> None:
         """Note which torrents the tracker has answered for; announce the others again.
@@ -255,9 +339,42 @@ class SeedingSession:
                 continue
             trackers = held.handle.trackers()
             held.announced = not trackers or any(tracker["verified"] for tracker in trackers)
-            if not held.announced and now - held.last_announce >= REANNOUNCE_UNTIL_TRACKED:
-                held.last_announce = now
-                held.handle.force_reannounce()
+            if held.announced or now - held.last_announce < REANNOUNCE_UNTIL_TRACKED:
+                continue
+            # Only a refused or failed announce is repeated: one still queued or under
+            # way is waited for, so that a thousand new torrents do not flood the tracker.
+            if any(tracker["updating"] for tracker in trackers):
+                continue
+            if not any(tracker["fails"] or tracker["message"] for tracker in trackers):
+                continue
+            held.last_announce = now
+            held.handle.force_reannounce()
+
+    def economize(self) -> None:
+        """The economy policy: upload only while the swarm lacks a complete copy.
+
+        While some piece is held by none of the connected peers, the origin
+        uploads at full rate (and peers, picking rarest first, ask it for the
+        pieces nobody has). Once the peers hold every piece between them, they
+        can finish from each other: the origin trickles, so that its upload
+        goes into new pieces for young swarms rather than into copies.
+        """
+        if not self.economy:
+            return
+        for held in self._held.values():
+            if not held.active and not held.covered:
+                continue
+            covered = _peers_hold_every_piece(held.handle)
+            if covered != held.covered:
+                held.covered = covered
+                self._apply_upload_limit(held)
+
+    def _apply_upload_limit(self, held: _HeldTorrent) -> None:
+        limits = [limit for limit in (held.demand_limit, self._trickle if held.covered else 0) if limit]
+        limit = min(limits) if limits else _NO_LIMIT
+        current = held.handle.upload_limit()
+        if (_NO_LIMIT if current <= 0 else current) != limit:
+            held.handle.set_upload_limit(limit)
 
     def _has_changed(self, held: _HeldTorrent) -> bool:
         return [_signature(path) for path in held.files] != held.signatures
@@ -269,6 +386,7 @@ class SeedingSession:
             if release_id is None:
                 continue
             checking = status.state in _CHECKING_STATES
+            self._held[release_id].active = status.num_peers > 0
             reports.append(
                 TorrentReport(
                     release_id=release_id,
@@ -277,6 +395,7 @@ class SeedingSession:
                     error=self._error(release_id, status, checking),
                     uploaded_bytes=status.all_time_upload,
                     upload_rate=status.upload_payload_rate,
+                    peers=status.num_peers,
                 )
             )
         return reports
@@ -350,14 +469,23 @@ class SeedingSession:
         if isinstance(alert, lt.save_resume_data_failed_alert) and alert.handle.is_valid():
             return _info_hash_key(alert.handle.info_hashes())
         if isinstance(alert, lt.file_error_alert | lt.torrent_error_alert):
+            # The torrent is paused with the error, which its report carries to the database.
             logger.error("%s", alert.message())
         return None
 
     def _write_resume_data(self, key: str, data: bytes) -> None:
         path = self._resume_path(key)
         partial = path.with_suffix(".partial")
-        partial.write_bytes(data)
-        os.replace(partial, path)
+        try:
+            partial.write_bytes(data)
+            os.replace(partial, path)
+        except OSError as error:
+            # Disk full or read-only: seeding goes on, but a restart would hash everything again.
+            logger.error("cannot store resume data %s: %s", path, error)
+            self.node_error = f"cannot store resume data in {self.state_dir}: {error.strerror or error}"
+            partial.unlink(missing_ok=True)
+        else:
+            self.node_error = ""
 
     def close(self) -> None:
         """Stop serving and save every torrent's resume data before letting go."""

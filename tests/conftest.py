@@ -52,10 +52,16 @@ def product(publisher):
 
 
 def free_port() -> int:
-    """A TCP port that is free on loopback now (and, for trackers, its UDP twin)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free on loopback now for both TCP and UDP (a tracker binds both)."""
+    while True:
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def database_url_for_subprocess(settings_dict: dict) -> str:

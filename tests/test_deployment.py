@@ -54,3 +54,22 @@ def test_it_gives_the_tracker_and_seeder_the_ports_it_publishes():
     assert FANOUT_SERVICES["tracker"]["environment"]["FANOUT_ANNOUNCE_URL"].endswith(f":{port}/announce")
     seeder_port = FANOUT_SERVICES["seeder"]["environment"]["SEEDER_PORT"]
     assert f"{seeder_port}:{seeder_port}/tcp" in FANOUT_SERVICES["seeder"]["ports"]
+
+
+def test_it_serves_release_files_through_the_web_server_with_range_support():
+    files = COMPOSE["services"]["files"]
+    web_env = FANOUT_SERVICES["web"]["environment"]
+    config_mount, data_mount = files["volumes"]
+    config_source, config_target, _ = config_mount.split(":")
+    config = (ROOT / config_source).read_text()
+    assert config_target.startswith("/etc/nginx/conf.d/")
+    # The web server is the public front and hands every request to Django first.
+    assert "8000:8000" in files["ports"] and "ports" not in FANOUT_SERVICES["web"]
+    assert "server web:8000;" in config
+    # Django names files under FANOUT_X_ACCEL_REDIRECT; nginx maps that prefix to the shared data directory.
+    prefix = web_env["FANOUT_X_ACCEL_REDIRECT"]
+    volume, mounted_at, mode = data_mount.split(":")
+    assert (volume, mode) == (FANOUT_SERVICES["web"]["volumes"][0].split(":")[0], "ro")
+    assert mounted_at == web_env["FANOUT_DATA_DIR"]
+    assert f"location {prefix} {{\n        internal;\n" in config
+    assert f"alias {mounted_at.rstrip('/')}/;" in config

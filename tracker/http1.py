@@ -36,31 +36,40 @@ class RequestHead:
     # Raw, still percent-encoded, without the "?".
     query: bytes
     keep_alive: bool
+    # The X-Forwarded-For header (several joined by ","), None without one.
+    forwarded_for: bytes | None = None
 
 
 class RequestReader:
     """Bytes of one connection in, complete request heads out."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_start")
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        # Unread bytes are ``_buffer[_start:]``: a request that arrives whole
+        # (the usual case) is parsed straight from the bytes received, uncopied.
+        self._buffer = b""
+        self._start = 0
 
     def feed(self, data: bytes) -> None:
-        self._buffer += data
+        if self._start < len(self._buffer):
+            self._buffer = self._buffer[self._start :] + data
+        else:
+            self._buffer = data
+        self._start = 0
 
     def next_request(self) -> RequestHead | None:
         """The next complete request, or None until more bytes arrive."""
-        end = self._buffer.find(b"\r\n\r\n")
+        buffer, start = self._buffer, self._start
+        end = buffer.find(b"\r\n\r\n", start)
         if end < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
+            if len(buffer) - start > MAX_HEAD_BYTES:
                 raise HttpError(431, "request head too large")
             return None
-        if end > MAX_HEAD_BYTES:
+        if end - start > MAX_HEAD_BYTES:
             raise HttpError(431, "request head too large")
-        head = bytes(self._buffer[:end])
-        del self._buffer[: end + 4]
-        return parse_head(head)
+        self._start = end + 4
+        return parse_head(buffer[start:end])
 
 
 def parse_head(head: bytes) -> RequestHead:
@@ -80,6 +89,7 @@ def parse_head(head: bytes) -> RequestHead:
         raise HttpError(400, "malformed request line")
     if not target.startswith(b"/"):
         raise HttpError(400, "request target must be a path")
+    forwarded_for = None
     if header_block:
         for line in header_block.split(b"\r\n"):
             name, colon, value = line.partition(b":")
@@ -92,14 +102,23 @@ def parse_head(head: bytes) -> RequestHead:
                     keep_alive = False
                 elif b"keep-alive" in tokens:
                     keep_alive = True
+            elif name == b"x-forwarded-for":
+                value = value.strip()
+                forwarded_for = value if forwarded_for is None else forwarded_for + b"," + value
             elif name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
                 # We never read a body, so we could not tell where the next request starts.
                 raise HttpError(400, "request body not supported")
     path, _, query = target.partition(b"?")
-    return RequestHead(method, path, query.partition(b"#")[0], keep_alive)
+    return RequestHead(method, path, query.partition(b"#")[0], keep_alive, forwarded_for)
+
+
+_OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s"
+_CLOSE = b"Connection: close\r\n"
 
 
 def response(status: int, body: bytes, *, keep_alive: bool) -> bytes:
+    if status == 200:
+        return _OK_HEAD % (len(body), b"" if keep_alive else _CLOSE, body)
     return b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s" % (
         status,
         _REASONS[status],

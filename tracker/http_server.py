@@ -11,6 +11,7 @@ from typing import cast
 
 from tracker import http1
 from tracker.http1 import HttpError, RequestHead
+from tracker.proxies import TrustedProxies
 from tracker.service import Tracker
 
 logger = logging.getLogger(__name__)
@@ -25,17 +26,38 @@ _INTERNAL_ERROR = http1.response(500, b"internal error\n", keep_alive=False)
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("tracker", "connections", "loop", "transport", "client_ip", "reader", "last_active")
+    __slots__ = (
+        "tracker",
+        "proxies",
+        "connections",
+        "loop",
+        "transport",
+        "client_ip",
+        "from_proxy",
+        "reader",
+        "last_active",
+        "batch",
+    )
 
-    def __init__(self, tracker: Tracker, connections: set["_Connection"], loop: asyncio.AbstractEventLoop):
+    def __init__(
+        self,
+        tracker: Tracker,
+        proxies: TrustedProxies,
+        connections: set["_Connection"],
+        loop: asyncio.AbstractEventLoop,
+        batch: "_Batch | None" = None,
+    ):
         self.tracker = tracker
+        self.proxies = proxies
         self.connections = connections
         self.loop = loop
         self.reader = http1.RequestReader()
+        self.batch = batch
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.client_ip = transport.get_extra_info("peername")[0]
+        self.from_proxy = bool(self.proxies.networks) and self.proxies.trusts(self.client_ip)
         self.last_active = self.loop.time()
         self.connections.add(self)
 
@@ -53,14 +75,27 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()
         self.reader.feed(data)
+        batch = self.batch
         try:
             while (head := self.reader.next_request()) is not None:
+                if batch is not None:
+                    # Answered with the other announces of this loop iteration, in order.
+                    batch.add(self, head, None)
+                    if not head.keep_alive:
+                        self.transport.pause_reading()
+                        return
+                    continue
                 self.transport.write(self._answer(head))
                 if not head.keep_alive:
                     self.transport.close()
                     return
         except HttpError as error:
-            self.transport.write(http1.response(error.status, f"{error}\n".encode(), keep_alive=False))
+            refusal = http1.response(error.status, f"{error}\n".encode(), keep_alive=False)
+            if batch is not None:  # after the answers still pending on this connection
+                self.transport.pause_reading()
+                batch.add(self, None, refusal)
+                return
+            self.transport.write(refusal)
             self.transport.close()
         except Exception:
             logger.exception("tracker request from %s failed", self.client_ip)
@@ -68,30 +103,102 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def _answer(self, head: RequestHead) -> bytes:
-        if head.path == b"/announce":
-            if head.method != b"GET":
-                return http1.response(405, _METHOD_NOT_ALLOWED, keep_alive=head.keep_alive)
-            body = self.tracker.handle_announce(head.query, self.client_ip)
-        elif head.path == b"/scrape":
-            if head.method != b"GET":
-                return http1.response(405, _METHOD_NOT_ALLOWED, keep_alive=head.keep_alive)
-            body = self.tracker.handle_scrape(head.query)
-        else:
+        route = split_path(head.path)
+        if route is None:
             return http1.response(404, _NOT_FOUND, keep_alive=head.keep_alive)
+        if head.method != b"GET":
+            return http1.response(405, _METHOD_NOT_ALLOWED, keep_alive=head.keep_alive)
+        action, passkey = route
+        if action == b"announce":
+            body = self.tracker.handle_announce(head.query, self.announcer_ip(head), passkey)
+        else:
+            body = self.tracker.handle_scrape(head.query, passkey)
         return http1.response(200, body, keep_alive=head.keep_alive)
+
+    def announcer_ip(self, head: RequestHead) -> str:
+        if self.from_proxy and head.forwarded_for is not None:
+            return self.proxies.client_ip(self.client_ip, head.forwarded_for.decode("latin-1"))
+        return self.client_ip
+
+
+class _Batch:
+    """Requests gathered during one event loop iteration, answered together after it.
+
+    Used with a store that ``batches`` (Redis): the announces among them go to
+    the store in one round trip. Answers are written in the order the
+    requests came, so pipelined requests on one connection stay in order.
+    """
+
+    def __init__(self, tracker: Tracker, loop: asyncio.AbstractEventLoop) -> None:
+        self.tracker = tracker
+        self.loop = loop
+        # (connection, request head, or None with a refusal to send before closing)
+        self.items: list[tuple[_Connection, RequestHead | None, bytes | None]] = []
+
+    def add(self, connection: _Connection, head: RequestHead | None, refusal: bytes | None) -> None:
+        if not self.items:
+            self.loop.call_soon(self.flush)
+        self.items.append((connection, head, refusal))
+
+    def flush(self) -> None:
+        items, self.items = self.items, []
+        try:
+            answers = self._answers(items)
+        except Exception:
+            logger.exception("a batch of %d tracker requests failed", len(items))
+            answers = [_INTERNAL_ERROR] * len(items)
+            items = [(connection, None, _INTERNAL_ERROR) for connection, _, _ in items]
+        for (connection, head, refusal), answer in zip(items, answers, strict=True):
+            transport = connection.transport
+            if transport.is_closing():
+                continue
+            transport.write(answer)
+            if refusal is not None or head is None or not head.keep_alive:
+                transport.close()
+
+    def _answers(self, items: list[tuple[_Connection, RequestHead | None, bytes | None]]) -> list[bytes]:
+        answers: list[bytes] = []
+        announces: list[tuple[bytes, str, bytes | None]] = []
+        places: list[int] = []
+        for connection, head, refusal in items:
+            if head is None:
+                answers.append(refusal or _INTERNAL_ERROR)
+                continue
+            route = split_path(head.path)
+            if route is not None and route[0] == b"announce" and head.method == b"GET":
+                announces.append((head.query, connection.announcer_ip(head), route[1]))
+                places.append(len(answers))
+                answers.append(b"")
+            else:
+                answers.append(connection._answer(head))
+        if announces:
+            for place, body in zip(places, self.tracker.handle_announces(announces), strict=True):
+                head = items[place][1]
+                answers[place] = http1.response(200, body, keep_alive=head is not None and head.keep_alive)
+        return answers
+
+
+def split_path(path: bytes) -> tuple[bytes, bytes | None] | None:
+    """``/announce`` → (b"announce", None), ``/scrape/<key>`` → (b"scrape", key); None for other paths."""
+    action, slash, passkey = path[1:].partition(b"/")
+    if action not in (b"announce", b"scrape") or (slash and not passkey) or b"/" in passkey:
+        return None
+    return action, passkey if slash else None
 
 
 class HttpTrackerServer:
     """Listens for HTTP announces and scrapes until ``close()``."""
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, proxies: TrustedProxies | None = None) -> None:
         self.tracker = tracker
+        self.proxies = proxies or TrustedProxies()
         self._connections: set[_Connection] = set()
 
     async def start(self, host: str | None, port: int, *, reuse_port: bool = False) -> None:
         loop = asyncio.get_running_loop()
+        batch = _Batch(self.tracker, loop) if self.tracker.store.batches else None
         self._server = await loop.create_server(
-            lambda: _Connection(self.tracker, self._connections, loop),
+            lambda: _Connection(self.tracker, self.proxies, self._connections, loop, batch),
             host,
             port,
             reuse_port=reuse_port,

@@ -196,6 +196,34 @@ def announce_response(
     return head + b"%d:%s6:peers6%d:%se" % (len(v4), v4, len(v6), v6)
 
 
+def compact_announce_response(
+    complete: int, incomplete: int, peers4: bytes, peers6: bytes, *, interval: int, min_interval: int
+) -> bytes:
+    """``announce_response`` for compact peers already joined (BEP 23, and BEP 7's ``peers6`` if any)."""
+    if peers6:
+        return (
+            b"d8:completei%de10:incompletei%de8:intervali%de12:min intervali%de5:peers%d:%s6:peers6%d:%se"
+            % (
+                complete,
+                incomplete,
+                interval,
+                min_interval,
+                len(peers4),
+                peers4,
+                len(peers6),
+                peers6,
+            )
+        )
+    return b"d8:completei%de10:incompletei%de8:intervali%de12:min intervali%de5:peers%d:%se" % (
+        complete,
+        incomplete,
+        interval,
+        min_interval,
+        len(peers4),
+        peers4,
+    )
+
+
 def scrape_response(files: Mapping[bytes, SwarmCounts]) -> bytes:
     return bencode.encode(
         {
@@ -361,6 +389,18 @@ def udp_announce_response(
     fitting = (_UDP_MAX_ANSWER - _UDP_ANNOUNCE_HEAD.size) // size * size
     head = _UDP_ANNOUNCE_HEAD.pack(UdpAction.ANNOUNCE, transaction_id, interval, leechers, seeders)
     return head + _compact(peers, size)[:fitting]
+
+
+def udp_compact_announce_response(
+    transaction_id: int, interval: int, leechers: int, seeders: int, peers: bytes, *, ipv6: bool
+) -> bytes:
+    """``udp_announce_response`` for the asker's family's compact peers already joined."""
+    size = 18 if ipv6 else 6
+    fitting = (_UDP_MAX_ANSWER - _UDP_ANNOUNCE_HEAD.size) // size * size
+    return (
+        _UDP_ANNOUNCE_HEAD.pack(UdpAction.ANNOUNCE, transaction_id, interval, leechers, seeders)
+        + peers[:fitting]
+    )
 
 
 def udp_scrape_response(transaction_id: int, counts: Sequence[SwarmCounts]) -> bytes:

@@ -8,12 +8,26 @@ answer (a bencoded failure reason, or a BEP 15 error packet).
 
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from tracker import protocol
 from tracker.protocol import AnnounceRequest, ConnectionIds, Peer, SwarmCounts, TrackerError, UdpError
-from tracker.swarm_store import AnnounceResult, SwarmStore
+from tracker.swarm_store import AnnounceResult, CompactAnnounceResult, SwarmStore
 
 _NO_COUNTS = SwarmCounts(0, 0, 0)
+_INVALID_PASSKEY = "invalid passkey"
+_NEEDS_PASSKEY = "private torrent: download its .torrent again while logged in"
+
+
+class Whitelist(NamedTuple):
+    """What the tracker answers for, as read from the database (tracker.selectors.load_whitelist)."""
+
+    # Info-hash → swarm id (see distribution.selectors.tracked_swarms).
+    swarms: dict[bytes, int]
+    # Swarm ids answered only through a valid passkey.
+    private: frozenset[int]
+    # Passkeys as they appear in ``/announce/<passkey>``.
+    passkeys: frozenset[bytes]
 
 
 class Tracker:
@@ -29,31 +43,81 @@ class Tracker:
         self.interval = interval
         self.min_interval = min_interval
         self.clock = clock
-        # Info-hash → swarm id (see distribution.selectors.tracked_swarms).
-        # Replaced whole, never changed in place: a request running in another
-        # thread sees the old map or the new one.
+        # The parts of a ``Whitelist``, each replaced whole, never changed in
+        # place (see ``load``): a request sees the old value or the new one.
         self.swarms: dict[bytes, int] = {}
+        self.private_swarms: frozenset[int] = frozenset()
+        self.passkeys: frozenset[bytes] = frozenset()
 
-    def announce(self, request: AnnounceRequest, address: bytes) -> AnnounceResult:
-        """Record an announce from ``address`` (packed; the client's ``ip`` parameter is never trusted)."""
+    def load(self, whitelist: Whitelist) -> None:
+        """Answer for these swarms and passkeys from now on (a dropped passkey stops working here)."""
+        self.swarms, self.private_swarms, self.passkeys = whitelist
+
+    def announce(
+        self, request: AnnounceRequest, address: bytes, passkey: bytes | None = None
+    ) -> AnnounceResult:
+        """Record an announce from ``address`` (packed; the client's ``ip`` parameter is never trusted).
+
+        ``passkey`` is the one in the announce URL, None for a plain ``/announce``
+        (and for UDP): a private swarm needs a valid one, any swarm refuses an invalid one.
+        """
+        return self.store.announce(*self._announce_arguments(request, address, passkey))
+
+    def announce_compact(
+        self, request: AnnounceRequest, address: bytes, passkey: bytes | None = None
+    ) -> CompactAnnounceResult:
+        """``announce``, with the peers as joined compact endpoints."""
+        return self.store.announce_compact(*self._announce_arguments(request, address, passkey))
+
+    def _announce_arguments(self, request: AnnounceRequest, address: bytes, passkey: bytes | None) -> tuple:
+        if passkey is not None and passkey not in self.passkeys:
+            raise TrackerError(_INVALID_PASSKEY)
         swarm_id = self.swarms.get(request.info_hash)
         if swarm_id is None:
             raise TrackerError("unregistered torrent")
+        if passkey is None and swarm_id in self.private_swarms:
+            raise TrackerError(_NEEDS_PASSKEY)
         peer = Peer(request.peer_id, address + request.port.to_bytes(2, "big"))
-        return self.store.announce(swarm_id, peer, request.event, request.left, request.numwant, self.clock())
+        return (
+            swarm_id,
+            peer,
+            request.event,
+            request.left,
+            request.numwant,
+            self.clock(),
+            request.uploaded,
+            request.downloaded,
+        )
 
-    def scrape(self, info_hashes: Sequence[bytes]) -> list[SwarmCounts | None]:
-        """Counts per info-hash, in order; None for one the tracker does not serve."""
+    def scrape(self, info_hashes: Sequence[bytes], passkey: bytes | None = None) -> list[SwarmCounts | None]:
+        """Counts per info-hash, in order; None for one the tracker does not serve (to this asker).
+
+        Private swarms are served only with a valid ``passkey``; an invalid one raises.
+        """
+        if passkey is not None and passkey not in self.passkeys:
+            raise TrackerError(_INVALID_PASSKEY)
         swarms = self.swarms
-        known = [swarms[info_hash] for info_hash in info_hashes if info_hash in swarms]
-        counts = iter(self.store.scrape(known, self.clock()))
-        return [next(counts) if info_hash in swarms else None for info_hash in info_hashes]
+        hidden = self.private_swarms if passkey is None else frozenset()
+        ids = [swarms.get(info_hash) for info_hash in info_hashes]
+        ids = [None if swarm_id in hidden else swarm_id for swarm_id in ids]
+        counts = iter(self.store.scrape([swarm_id for swarm_id in ids if swarm_id is not None], self.clock()))
+        return [None if swarm_id is None else next(counts) for swarm_id in ids]
 
-    def handle_announce(self, query: bytes, client_ip: str) -> bytes:
-        """Answer an HTTP announce."""
+    def handle_announce(self, query: bytes, client_ip: str, passkey: bytes | None = None) -> bytes:
+        """Answer an HTTP announce (``passkey`` from ``/announce/<passkey>``)."""
         try:
             request = protocol.parse_announce(query)
-            result = self.announce(request, protocol.pack_address(client_ip))
+            if request.compact:
+                compact = self.announce_compact(request, protocol.pack_address(client_ip), passkey)
+                return protocol.compact_announce_response(
+                    compact.complete,
+                    compact.incomplete,
+                    compact.peers4,
+                    compact.peers6,
+                    interval=self.interval,
+                    min_interval=self.min_interval,
+                )
+            result = self.announce(request, protocol.pack_address(client_ip), passkey)
         except TrackerError as error:
             return error.response
         return protocol.announce_response(
@@ -66,13 +130,53 @@ class Tracker:
             no_peer_id=request.no_peer_id,
         )
 
-    def handle_scrape(self, query: bytes) -> bytes:
+    def handle_announces(self, requests: Sequence[tuple[bytes, str, bytes | None]]) -> list[bytes]:
+        """``handle_announce`` for each (query, client_ip, passkey), in order; compact ones batched."""
+        answers: list[bytes] = [b""] * len(requests)
+        batched: list[int] = []
+        calls: list[tuple] = []
+
+        def run_batch() -> None:
+            results = self.store.announce_compact_many(calls)
+            for index, result in zip(batched, results, strict=True):
+                if isinstance(result, TrackerError):
+                    answers[index] = result.response
+                else:
+                    answers[index] = protocol.compact_announce_response(
+                        result.complete,
+                        result.incomplete,
+                        result.peers4,
+                        result.peers6,
+                        interval=self.interval,
+                        min_interval=self.min_interval,
+                    )
+            batched.clear()
+            calls.clear()
+
+        for index, (query, client_ip, passkey) in enumerate(requests):
+            try:
+                request = protocol.parse_announce(query)
+                if not request.compact:
+                    # Rare: answered on its own, after the announces that came before it.
+                    if calls:
+                        run_batch()
+                    answers[index] = self.handle_announce(query, client_ip, passkey)
+                    continue
+                calls.append(self._announce_arguments(request, protocol.pack_address(client_ip), passkey))
+                batched.append(index)
+            except TrackerError as error:
+                answers[index] = error.response
+        if calls:
+            run_batch()
+        return answers
+
+    def handle_scrape(self, query: bytes, passkey: bytes | None = None) -> bytes:
         """Answer an HTTP scrape (BEP 48); hashes the tracker does not serve are left out."""
         try:
             requested = protocol.parse_scrape(query)
+            counts = self.scrape(requested, passkey)
         except TrackerError as error:
             return error.response
-        counts = self.scrape(requested)
         return protocol.scrape_response(
             {info_hash: c for info_hash, c in zip(requested, counts, strict=True) if c is not None}
         )
@@ -104,14 +208,15 @@ class UdpTracker:
             if isinstance(request, protocol.UdpScrape):
                 counts = [c or _NO_COUNTS for c in self.tracker.scrape(request.info_hashes)]
                 return protocol.udp_scrape_response(transaction_id, counts)
-            result = self.tracker.announce(request.request, address)
+            result = self.tracker.announce_compact(request.request, address)
         except TrackerError as error:
             return protocol.udp_error(transaction_id, error.reason)
-        return protocol.udp_announce_response(
+        ipv6 = len(address) == 16
+        return protocol.udp_compact_announce_response(
             transaction_id,
             self.tracker.interval,
             result.incomplete,
             result.complete,
-            result.peers,
-            ipv6=len(address) == 16,
+            result.peers6 if ipv6 else result.peers4,
+            ipv6=ipv6,
         )

@@ -4,5 +4,8 @@ from tracker import views
 
 urlpatterns = [
     path("announce", views.announce, name="announce"),
+    path("announce/<str:passkey>", views.announce, name="announce-passkey"),
     path("scrape", views.scrape, name="scrape"),
+    path("scrape/<str:passkey>", views.scrape, name="scrape-passkey"),
+    path("account/passkey/", views.passkey_page, name="tracker-passkey"),
 ]

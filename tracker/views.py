@@ -1,20 +1,33 @@
-"""``/announce`` and ``/scrape`` served by Django, for deployments without ``runtracker``.
+"""``/announce`` and ``/scrape`` served by Django, for deployments without ``runtracker``; the passkey page.
 
-The swarms live in this process's memory; the tracked info-hashes are read
-from the database at most every FANOUT_TRACKER_WHITELIST_REFRESH seconds.
+The swarms live in this process's memory; the tracked info-hashes, private
+releases and passkeys are read from the database at most every
+FANOUT_TRACKER_WHITELIST_REFRESH seconds, and the swarm statistics written to
+it at most every FANOUT_TRACKER_STATS_FLUSH_SECONDS.
 """
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
-from distribution.selectors import tracked_swarms
+from tracker import services
+from tracker.models import Passkey
+from tracker.proxies import TrustedProxies
+from tracker.selectors import load_whitelist
 from tracker.service import Tracker
+from tracker.statistics import write_statistics
 from tracker.swarm_store import MemorySwarmStore
+
+logger = logging.getLogger(__name__)
 
 
 class InProcessTracker:
@@ -25,6 +38,7 @@ class InProcessTracker:
         self._lock = threading.Lock()
         self._tracker: Tracker | None = None
         self._refresh_due = 0.0
+        self._flush_due = 0.0
 
     def answer(self, handle: Callable[[Tracker], bytes]) -> bytes:
         with self._lock:
@@ -34,11 +48,25 @@ class InProcessTracker:
                     interval=settings.FANOUT_ANNOUNCE_INTERVAL,
                     min_interval=settings.FANOUT_ANNOUNCE_MIN_INTERVAL,
                 )
+                self._flush_due = time.monotonic() + settings.FANOUT_TRACKER_STATS_FLUSH_SECONDS
             now = time.monotonic()
             if now >= self._refresh_due:
-                self._tracker.swarms = tracked_swarms()
+                self._tracker.load(load_whitelist())
                 self._refresh_due = now + settings.FANOUT_TRACKER_WHITELIST_REFRESH
+            if now >= self._flush_due:
+                self._flush_due = now + settings.FANOUT_TRACKER_STATS_FLUSH_SECONDS
+                self.flush_statistics()
             return handle(self._tracker)
+
+    def flush_statistics(self) -> None:
+        """Write this process's swarm statistics to the database (called with the lock held)."""
+        if self._tracker is None:
+            return
+        taken = self._tracker.store.take_statistics(self._tracker.clock())
+        try:
+            write_statistics(taken)
+        except DatabaseError:
+            logger.exception("could not write %d swarm statistics; they are lost", len(taken))
 
 
 in_process_tracker = InProcessTracker()
@@ -50,15 +78,43 @@ def _raw_query(request: HttpRequest) -> bytes:
     return request.META.get("QUERY_STRING", "").encode("latin-1", "replace")
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The connection's address, or X-Forwarded-For's when the connection is a trusted proxy."""
+    proxies = TrustedProxies(settings.FANOUT_TRUSTED_PROXIES)
+    return proxies.client_ip(request.META["REMOTE_ADDR"], request.META.get("HTTP_X_FORWARDED_FOR"))
+
+
+def _passkey(passkey: str | None) -> bytes | None:
+    return None if passkey is None else passkey.encode("utf-8", "replace")
+
+
 @require_GET
-def announce(request: HttpRequest) -> HttpResponse:
-    query, client_ip = _raw_query(request), request.META["REMOTE_ADDR"]
-    body = in_process_tracker.answer(lambda tracker: tracker.handle_announce(query, client_ip))
+def announce(request: HttpRequest, passkey: str | None = None) -> HttpResponse:
+    query, address, key = _raw_query(request), client_ip(request), _passkey(passkey)
+    body = in_process_tracker.answer(lambda tracker: tracker.handle_announce(query, address, key))
     return HttpResponse(body, content_type="text/plain")
 
 
 @require_GET
-def scrape(request: HttpRequest) -> HttpResponse:
-    query = _raw_query(request)
-    body = in_process_tracker.answer(lambda tracker: tracker.handle_scrape(query))
+def scrape(request: HttpRequest, passkey: str | None = None) -> HttpResponse:
+    query, key = _raw_query(request), _passkey(passkey)
+    body = in_process_tracker.answer(lambda tracker: tracker.handle_scrape(query, key))
     return HttpResponse(body, content_type="text/plain")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def passkey_page(request: HttpRequest) -> HttpResponse:
+    """The user's passkey and announce URL; POST regenerates it."""
+    if request.method == "POST":
+        services.regenerate_passkey(request.user)
+        messages.success(
+            request, "Your passkey was regenerated: download private releases' .torrent files again."
+        )
+        return redirect("tracker-passkey")
+    passkey = Passkey.for_user(request.user)
+    return render(
+        request,
+        "tracker/passkey.html",
+        {"passkey": passkey, "announce_url": services.announce_url(passkey.key)},
+    )

@@ -269,3 +269,55 @@ def test_release_file_rows_keep_relative_paths(product, two_files):
     assert ReleaseFile.objects.get(release=release, path="bin/tool").disk_path == Path(
         release.content_dir, "atlas-9", "bin", "tool"
     )
+
+
+def test_it_ends_with_one_torrent_when_a_build_is_killed_halfway_and_retried(product, monkeypatch):
+    release = services.create_release(
+        product=product, version="1", files=[incoming("big.bin", os.urandom(3_000_000))]
+    )
+    real_assemble = services.torrents.assemble_metainfo
+
+    def killed(**kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(services.torrents, "assemble_metainfo", killed)
+    with pytest.raises(SystemExit):
+        services.build_release_torrent(release_id=release.pk)
+    release.refresh_from_db()
+    assert release.status == Release.Status.PROCESSING
+    assert not Torrent.objects.exists()
+
+    monkeypatch.setattr(services.torrents, "assemble_metainfo", real_assemble)
+    services.build_release_torrent(release_id=release.pk)
+    services.build_release_torrent(release_id=release.pk)
+
+    release.refresh_from_db()
+    assert release.status == Release.Status.PUBLISHED
+    assert Torrent.objects.filter(release=release).count() == 1
+    assert lt.torrent_info(bytes(release.torrent.metainfo)).num_pieces() == release.torrent.piece_count
+
+
+def test_it_refuses_empty_files_in_a_hybrid_release(product):
+    with pytest.raises(ReleaseRejected, match="cannot hold empty files"):
+        services.create_release(
+            product=product,
+            version="1",
+            torrent_format="hybrid",
+            files=[incoming("a", b"x"), incoming("empty", b"")],
+        )
+
+
+def test_it_serves_sha256sums_only_for_published_releases(client, product):
+    release = services.create_release(
+        product=product, version="1", files=[incoming("a/x.bin", b"x" * 10), incoming("b.txt", b"y")]
+    )
+    assert client.get(f"/releases/{release.pk}/SHA256SUMS").status_code == 404
+
+    services.build_release_torrent(release_id=release.pk)
+    response = client.get(f"/releases/{release.pk}/SHA256SUMS")
+
+    assert response.status_code == 200
+    assert response.content.decode() == (
+        f"{hashlib.sha256(b'x' * 10).hexdigest()}  atlas-1/a/x.bin\n"
+        f"{hashlib.sha256(b'y').hexdigest()}  atlas-1/b.txt\n"
+    )

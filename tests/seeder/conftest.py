@@ -51,6 +51,43 @@ def make_release() -> Callable[..., Release]:
     return make
 
 
+@pytest.fixture
+def make_multi_file_release() -> Callable[..., Release]:
+    """Publish a multi-file release built as the worker builds it: tracker and web seed in the torrent."""
+
+    def make(
+        *, announce_url: str, sizes: dict[str, int], web_seed_root: str = "http://127.0.0.1:9/"
+    ) -> Release:
+        release = ReleaseFactory(content_name=f"multi-{uuid.uuid4().hex[:6]}", is_single_file=False)
+        for path, size in sizes.items():
+            disk_path = release.disk_path(path)
+            disk_path.parent.mkdir(parents=True, exist_ok=True)
+            disk_path.write_bytes(os.urandom(size))
+            ReleaseFileFactory(release=release, path=path, size=size)
+        # Laid out as the worker builds torrents (distribution/torrents.py): "<name>/<path>" entries.
+        entries = [
+            lt.create_file_entry(f"{release.content_name}/{path}", size)
+            for path, size in sorted(sizes.items())
+        ]
+        creator = lt.create_torrent(entries, 64 * 1024, lt.create_torrent.v1_only)
+        lt.set_piece_hashes(creator, str(release.content_dir))
+        creator.add_tracker(announce_url)
+        creator.add_url_seed(f"{web_seed_root.rstrip('/')}/releases/{release.pk}/files/")
+        metainfo = lt.bencode(creator.generate())
+        info = lt.torrent_info(metainfo)
+        Torrent.objects.create(
+            release=release,
+            info_hash_v1=str(info.info_hashes().v1),
+            piece_length=info.piece_length(),
+            piece_count=info.num_pieces(),
+            metainfo=metainfo,
+            magnet_uri=lt.make_magnet_uri(info),
+        )
+        return release
+
+    return make
+
+
 @dataclass(frozen=True)
 class Seeder:
     node: str
@@ -64,7 +101,7 @@ def spawn_seeder(start_process) -> Callable[..., Seeder]:
     """Start `manage.py runseeder` on the test database and the test's data directory."""
     data_dir = settings.RELEASES_DIR.parent
 
-    def spawn(*, node: str | None = None, port: int | None = None) -> Seeder:
+    def spawn(*, node: str | None = None, port: int | None = None, **env: str) -> Seeder:
         node = node or f"test-{uuid.uuid4().hex[:8]}"
         port = port or free_port()
         process = start_process(
@@ -73,6 +110,7 @@ def spawn_seeder(start_process) -> Callable[..., Seeder]:
             subprocess_env(
                 DATABASE_URL=database_url_for_subprocess(connection.settings_dict),
                 FANOUT_DATA_DIR=str(data_dir),
+                **env,
             ),
         )
         return Seeder(node=node, port=port, state_dir=data_dir / "seeder" / node, process=process)

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from distribution.models import Release, Torrent
-from seeder import services
+from seeder import selectors, services
 from seeder.models import Seeding
 from seeder.reconciler import Reconciler
 from seeder.session import SeedingSession
@@ -73,3 +73,64 @@ def test_it_forgets_a_refused_torrent_once_its_release_is_retired(reconciler):
 
     assert not Seeding.objects.exists()
     assert reconciler.add_errors == {}
+
+
+def test_a_node_with_a_share_seeds_only_its_releases(tmp_path, make_release):
+    node = services.register_node(name="origin-1", listen_port=6881, version="test", copies=1)
+    services.register_node(name="origin-2", listen_port=6882, version="test", copies=1)
+    releases = [make_release(size=20_000) for _ in range(8)]
+    mine = selectors.releases_for_node("origin-1", [r.pk for r in releases], copies=1)
+    assert 0 < len(mine) < len(releases)
+
+    with SeedingSession(port=free_port(), upload_limit=0, state_dir=tmp_path / "state") as session:
+        Reconciler(session=session, node=node, copies=1).reconcile()
+
+        assert session.release_ids() == mine
+
+
+def test_it_records_a_node_wide_fault_such_as_a_full_disk(reconciler, make_release):
+    make_release(size=20_000)
+    reconciler.session.node_error = "cannot store resume data in /data/seeder: No space left on device"
+
+    reconciler.reconcile()
+
+    reconciler.node.refresh_from_db()
+    assert "No space left on device" in reconciler.node.error_message
+
+
+def test_a_resume_data_write_that_fails_is_reported_not_swallowed(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    def disk_full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with SeedingSession(port=free_port(), upload_limit=0, state_dir=tmp_path / "state") as session:
+        monkeypatch.setattr(Path, "write_bytes", disk_full)
+        session._write_resume_data("ab" * 20, b"d4:infoe")
+        assert session.node_error.endswith("No space left on device")
+        monkeypatch.undo()
+
+        session._write_resume_data("ab" * 20, b"d4:infoe")
+        assert session.node_error == ""
+
+
+# What libtorrent reads back for a torrent limited only by the session.
+UNLIMITED = (-1, 0, 2**31 - 1)
+
+
+def test_swarms_that_need_the_origin_get_its_upload_first(tmp_path, make_release):
+    needy, other = make_release(size=20_000), make_release(size=20_000)
+    with SeedingSession(port=free_port(), upload_limit=1_000_000, state_dir=tmp_path / "state") as session:
+        for release in (needy, other):
+            session.add(
+                release_id=release.pk, metainfo=bytes(release.torrent.metainfo), save_path=release.content_dir
+            )
+        handles = {release_id: held.handle for release_id, held in session._held.items()}
+
+        session.follow_demand(needy={needy.pk}, stalled={needy.pk})
+        assert handles[needy.pk].upload_limit() in UNLIMITED
+        assert handles[other.pk].upload_limit() == 100_000
+
+        session.follow_demand(needy=set(), stalled=set())
+        assert handles[other.pk].upload_limit() in UNLIMITED

@@ -157,3 +157,26 @@ def test_it_exits_with_an_error_when_a_worker_cannot_listen(transactional_db):
     assert finished.returncode == 1
     assert "a tracker worker failed" in finished.stderr
     assert "tracker listening" not in finished.stdout
+
+
+def test_a_private_release_needs_a_passkey_and_a_regenerated_one_stops_working(start_tracker):
+    from tests.factories import UserFactory
+    from tracker.models import Passkey
+    from tracker.services import regenerate_passkey
+
+    release = publish_release("secret", v1=info_hash("run-private"))
+    release.visibility = "private"
+    release.save()
+    key = Passkey.for_user(UserFactory()).key
+    tracker = start_tracker()
+    query = "?" + announce_query(info_hash("run-private")).decode()
+    assert fetch(tracker.announce_url + query)[b"failure reason"].startswith(b"private torrent")
+    assert b"failure reason" not in fetch(f"{tracker.announce_url}/{key}{query}")
+    regenerate_passkey(Passkey.objects.get(key=key).user)
+    wait_until(
+        lambda: fetch(f"{tracker.announce_url}/{key}{query}").get(b"failure reason") == b"invalid passkey",
+        timeout=10,
+        what="the old passkey to stop working",
+    )
+    new_key = Passkey.objects.get().key
+    assert b"failure reason" not in fetch(f"{tracker.announce_url}/{new_key}{query}")

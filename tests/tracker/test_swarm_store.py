@@ -135,3 +135,33 @@ def test_it_tells_clients_when_redis_is_unreachable(caplog):
     with pytest.raises(SwarmStoreUnavailable):
         store.scrape([SWARM], now=0)
     assert caplog.text.count("swarm store unavailable") == 1
+
+
+def test_compact_answers_hold_the_same_kind_of_peers_as_full_ones(make_store):
+    store = make_store(peer_ttl=TTL)
+    v6 = Peer(b"-PY0001-000000000600", bytes(15) + b"\x01" + (6881).to_bytes(2, "big"))
+    for n in range(1, 6):
+        store.announce(SWARM, peer(n), Event.STARTED, 100, 50, now=0)
+    store.announce(SWARM, peer(9), Event.STARTED, 0, 50, now=0)
+    store.announce(SWARM, v6, Event.STARTED, 100, 50, now=0)
+    result = store.announce_compact(SWARM, peer(1), Event.NONE, 100, 50, now=1)
+    assert (result.complete, result.incomplete) == (1, 6)
+    assert sorted(result.peers4[i : i + 6] for i in range(0, len(result.peers4), 6)) == sorted(
+        peer(n).endpoint for n in (2, 3, 4, 5, 9)
+    )
+    assert result.peers6 == v6.endpoint
+    # A seed gets leechers only; numwant bounds the answer and never includes the asker.
+    seed = store.announce_compact(SWARM, peer(9), Event.NONE, 0, 3, now=2)
+    assert len(seed.peers4) // 6 + len(seed.peers6) // 18 == 3
+    assert peer(9).endpoint not in [seed.peers4[i : i + 6] for i in range(0, len(seed.peers4), 6)]
+    assert store.announce_compact(SWARM, peer(2), Event.STOPPED, 100, 50, now=3)[2:] == (b"", b"")
+
+
+def test_the_redis_store_reloads_its_script_after_a_script_flush(redis_client, redis_prefix):
+    store = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
+    store.announce(SWARM, peer(1), Event.STARTED, 0, 50, now=0)
+    redis_client.script_flush()
+    results = store.announce_compact_many([(SWARM, peer(n), Event.STARTED, 100, 50, 1, 0, 0) for n in (2, 3)])
+    assert [(r.complete, r.incomplete) for r in results] == [(1, 1), (1, 2)]
+    redis_client.script_flush()
+    assert store.announce(SWARM, peer(4), Event.STARTED, 100, 50, now=2).complete == 1

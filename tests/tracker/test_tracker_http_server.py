@@ -21,8 +21,10 @@ class BrokenStore(MemorySwarmStore):
     def announce(self, *args, **kwargs):
         raise RuntimeError("secret internals")
 
+    announce_compact = announce
 
-def serve(scenario: Callable[[int], Awaitable[None]], store: MemorySwarmStore | None = None) -> None:
+
+def serve(scenario: Callable[[int], Awaitable[None]], store=None) -> None:
     async def main() -> None:
         tracker = Tracker(store or MemorySwarmStore(peer_ttl=100), interval=1800, min_interval=60)
         tracker.swarms = {HASH: 1}
@@ -87,7 +89,12 @@ def test_it_closes_the_connection_when_asked_or_after_a_refusal(request_bytes, s
 
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
-    [(get(b"/"), 404), (get(b"/announce/x"), 404), (b"PUT /scrape HTTP/1.1\r\n\r\n", 405)],
+    [
+        (get(b"/"), 404),
+        (get(b"/announce/x/y"), 404),
+        (get(b"/announcex"), 404),
+        (b"PUT /scrape HTTP/1.1\r\n\r\n", 405),
+    ],
 )
 def test_it_refuses_other_paths_and_methods_and_keeps_the_connection(request_bytes, status):
     async def scenario(port: int) -> None:
@@ -112,3 +119,53 @@ def test_it_answers_an_internal_error_without_a_traceback(caplog):
     with caplog.at_level(logging.ERROR, logger="tracker.http_server"):
         serve(scenario, BrokenStore(peer_ttl=100))
     assert "secret internals" in caplog.text
+
+
+def test_with_a_batching_store_pipelined_answers_keep_their_order(redis_client, redis_prefix):
+    from tracker.swarm_store import RedisSwarmStore
+
+    store = RedisSwarmStore(redis_client, peer_ttl=100, prefix=redis_prefix)
+
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            get(b"/announce?" + announce_query(HASH))
+            + get(b"/nowhere")
+            + get(b"/scrape?info_hash=" + announce_query(HASH).split(b"&")[0][10:])
+            + get(b"/announce?" + announce_query(HASH, port=2, compact=0))
+        )
+        other_writer.write(get(b"/announce?" + announce_query(HASH, port=3), b"Connection: close"))
+        assert bencode.decode((await read_response(reader))[2])[b"incomplete"] >= 1
+        assert (await read_response(reader))[0] == 404
+        assert HASH in bencode.decode((await read_response(reader))[2])[b"files"]
+        assert (
+            len(bencode.decode((await read_response(reader))[2])[b"peers"]) >= 1
+        )  # the full, non-compact form
+        assert (await read_response(other_reader))[0] == 200
+        assert await other_reader.read() == b""
+        writer.write(get(b"/announce?" + announce_query(HASH, port=4)) + b"BAD\r\n\r\n")
+        assert bencode.decode((await read_response(reader))[2])[b"incomplete"] == 4
+        assert (await read_response(reader))[0] == 400
+        assert await reader.read() == b""
+        writer.close()
+        other_writer.close()
+
+    serve(scenario, store)
+
+
+def test_with_a_batching_store_an_outage_is_a_failure_reason():
+    import redis
+
+    from tracker.swarm_store import RedisSwarmStore
+
+    store = RedisSwarmStore(redis.Redis(port=1), peer_ttl=100, prefix="x:")
+
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(get(b"/announce?" + announce_query(HASH)))
+        body = (await read_response(reader))[2]
+        assert bencode.decode(body) == {b"failure reason": b"tracker temporarily unavailable"}
+        writer.close()
+
+    serve(scenario, store)

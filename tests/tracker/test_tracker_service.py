@@ -138,3 +138,21 @@ def test_it_answers_a_udp_scrape_with_zeros_for_untracked_torrents(udp):
 
 def test_it_drops_a_datagram_too_short_to_answer(udp):
     assert udp.handle(b"\x00" * 15, "10.0.0.1") is None
+
+
+def test_it_answers_a_batch_of_announces_in_order_as_one_by_one(tracker):
+    answers = tracker.handle_announces(
+        [
+            (announce_query(V1, port=1), "10.0.0.1", None),
+            (b"port=1", "10.0.0.1", None),
+            (announce_query(V1, port=2, compact=0), "10.0.0.2", None),
+            (announce_query(V1, port=3), "10.0.0.3", None),
+            (announce_query(V1, port=4), "10.0.0.4", b"no such key"),
+        ]
+    )
+    decoded = [bencode.decode(answer) for answer in answers]
+    assert decoded[0][b"incomplete"] == 1
+    assert decoded[1] == {b"failure reason": b"missing info_hash"}
+    assert [peer[b"port"] for peer in decoded[2][b"peers"]] == [1]
+    assert decoded[3][b"incomplete"] == 3 and len(decoded[3][b"peers"]) == 12
+    assert decoded[4] == {b"failure reason": b"invalid passkey"}

@@ -12,6 +12,16 @@ from distribution.models import Release
 from seeder.selectors import release_is_seeded
 
 POLL_SECONDS = 0.5
+BAR_WIDTH = 30
+
+
+def progress_line(status: str, done: int, total: int) -> str:
+    """``processing [#########.....]  45% 700/1550 pieces hashed``."""
+    if not total:
+        return f"{status}: waiting for a worker"
+    filled = BAR_WIDTH * done // total
+    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    return f"{status} [{bar}] {100 * done // total:3d}% {done}/{total} pieces hashed"
 
 
 class Command(BaseCommand):
@@ -57,15 +67,16 @@ class Command(BaseCommand):
             if release.status == Release.Status.FAILED:
                 raise CommandError(f"The torrent build failed: {release.failure_reason}")
             if release.status == Release.Status.PUBLISHED and release_is_seeded(release.pk):
+                if sys.stderr.isatty():
+                    self.stderr.write("")
                 self.stderr.write("published and seeding")
                 return
             if release.status == Release.Status.PUBLISHED:
                 line = "published; waiting for a seeder"
             else:
-                done, total = release.build_pieces_done, release.build_pieces_total
-                line = f"{release.status}: {done}/{total} pieces hashed"
+                line = progress_line(release.status, release.build_pieces_done, release.build_pieces_total)
             if sys.stderr.isatty():
-                self.stderr.write(f"\r{line}", ending="")
+                self.stderr.write(f"\r{line:<{len(shown)}}", ending="")
             elif line != shown:
                 self.stderr.write(line)
             shown = line

@@ -35,22 +35,51 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--name", type=node_name, default=socket.gethostname(), help="default: host name")
         parser.add_argument(
+            "--address",
+            default=socket.getfqdn(),
+            help="host name or address peers reach this node at, shown with the node (default: this host's)",
+        )
+        parser.add_argument(
             "--port", type=port_number, default=settings.SEEDER_PORT, help="default: SEEDER_PORT"
         )
         parser.add_argument(
             "--seed-choking",
             choices=sorted(SEED_CHOKING),
-            default="round-robin",
-            help="which peers get upload slots: round-robin (default) shares them out; anti-leech favours "
+            default=(
+                settings.FANOUT_SEEDER_POLICY
+                if settings.FANOUT_SEEDER_POLICY in SEED_CHOKING
+                else "round-robin"
+            ),
+            help="which peers get upload slots (default from FANOUT_SEEDER_POLICY, else round-robin): "
+            "round-robin shares them out; anti-leech favours "
             "peers that are starting or nearly done; fastest-upload favours the fastest",
         )
         parser.add_argument(
             "--super-seeding",
-            action="store_true",
-            help="BEP 16: offer each peer pieces no one else has yet, so the origin uploads each about once",
+            action=argparse.BooleanOptionalAction,
+            default=settings.FANOUT_SEEDER_POLICY == "super-seeding",
+            help="BEP 16: offer each peer pieces no one else has yet, so the origin uploads each about once "
+            "(default: on when FANOUT_SEEDER_POLICY is super-seeding; rtorrent 0.9.8 stalls on it)",
+        )
+        parser.add_argument(
+            "--economy",
+            action=argparse.BooleanOptionalAction,
+            default=settings.FANOUT_SEEDER_POLICY == "economy",
+            help="upload a torrent at full rate only while its peers lack some piece, then trickle "
+            "(default: on when FANOUT_SEEDER_POLICY is economy)",
         )
 
-    def handle(self, *args, name: str, port: int, seed_choking: str, super_seeding: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        name: str,
+        address: str,
+        port: int,
+        seed_choking: str,
+        super_seeding: bool,
+        economy: bool,
+        **options,
+    ) -> None:
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -62,9 +91,11 @@ class Command(BaseCommand):
         try:
             run_node(
                 name=name,
+                listen_host=address,
                 port=port,
                 seed_choking=seed_choking,
                 super_seeding=super_seeding,
+                economy=economy,
                 stop=stop,
                 on_listening=on_listening,
             )

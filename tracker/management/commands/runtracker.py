@@ -1,8 +1,13 @@
 """``manage.py runtracker``: the standalone tracker (HTTP and UDP), until SIGTERM or SIGINT.
 
-Reads the tracked swarms from the database before listening and again every
-FANOUT_TRACKER_WHITELIST_REFRESH seconds, on a thread of its own: the event
-loop never waits for the ORM. The loop is uvloop's, which takes about a third
+Reads the tracked swarms, which of them are private, and the passkeys from
+the database before listening and again every FANOUT_TRACKER_WHITELIST_REFRESH
+seconds, on a thread of its own: the event loop never waits for the ORM.
+Announces go to ``/announce`` or ``/announce/<passkey>`` (private releases
+need the latter), scrapes likewise. With the memory store, the swarm
+statistics are written to the database on that same thread every
+FANOUT_TRACKER_STATS_FLUSH_SECONDS, and once more on shutdown; with Redis the
+Celery beat task ``tracker.flush_statistics`` does it. The loop is uvloop's, which takes about a third
 off the server's own CPU per HTTP announce. With REDIS_URL set the swarms
 live in Redis, so that ``--workers N`` processes, sharing the ports through
 SO_REUSEPORT, serve the same swarms; without it they live in the one
@@ -17,37 +22,31 @@ import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
 import uvloop
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections
 
-from distribution.selectors import tracked_swarms
 from tracker.http_server import HttpTrackerServer
-from tracker.service import Tracker, UdpTracker
-from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmStore
+from tracker.proxies import TrustedProxies
+from tracker.selectors import load_whitelist
+from tracker.service import Tracker, UdpTracker, Whitelist
+from tracker.statistics import configured_swarm_store, write_statistics
+from tracker.swarm_store import MemorySwarmStore, SwarmStatistics
 from tracker.udp_server import UdpTrackerServer
 
 logger = logging.getLogger(__name__)
 
 
-def _load_swarms() -> dict[bytes, int]:
+def _load_whitelist() -> Whitelist:
     # Drops a connection the database closed since the last refresh.
     close_old_connections()
-    return tracked_swarms()
+    return load_whitelist()
 
 
-def _swarm_store() -> SwarmStore:
-    if not settings.REDIS_URL:
-        return MemorySwarmStore(peer_ttl=settings.FANOUT_PEER_TTL)
-    # Swarm ids are release ids of one database: the keys name it, so that two
-    # instances sharing a Redis never mix their swarms.
-    return RedisSwarmStore(
-        redis.Redis.from_url(settings.REDIS_URL),
-        peer_ttl=settings.FANOUT_PEER_TTL,
-        prefix=f"fanout:tracker:{connection.settings_dict['NAME']}:",
-    )
+def _write_statistics(taken: list[SwarmStatistics]) -> int:
+    close_old_connections()
+    return write_statistics(taken)
 
 
 def _connection_id_key() -> bytes:
@@ -155,12 +154,12 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-whitelist")
         tracker = Tracker(
-            _swarm_store(),
+            configured_swarm_store(),
             interval=settings.FANOUT_ANNOUNCE_INTERVAL,
             min_interval=settings.FANOUT_ANNOUNCE_MIN_INTERVAL,
         )
-        tracker.swarms = await loop.run_in_executor(database, _load_swarms)
-        http = HttpTrackerServer(tracker)
+        tracker.load(await loop.run_in_executor(database, _load_whitelist))
+        http = HttpTrackerServer(tracker, TrustedProxies(settings.FANOUT_TRUSTED_PROXIES))
         await http.start(host, http_port, reuse_port=reuse_port)
         udp = UdpTrackerServer(UdpTracker(tracker, key=_connection_id_key()))
         await udp.start(host, udp_port, reuse_port=reuse_port)
@@ -169,6 +168,9 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         refresher = loop.create_task(self._refresh(tracker, database))
+        # Memory store: the statistics are in this process, nobody else can flush them.
+        own_statistics = isinstance(tracker.store, MemorySwarmStore)
+        flusher = loop.create_task(self._flush_statistics(tracker, database)) if own_statistics else None
         ready(
             [
                 f"tracker listening on {_url('http', http.address)}",
@@ -180,6 +182,9 @@ class Command(BaseCommand):
         refresher.cancel()
         http.close()
         udp.close()
+        if flusher is not None:
+            flusher.cancel()
+            await self._flush_statistics_once(tracker, database)
         database.shutdown(wait=True)
 
     async def _refresh(self, tracker: Tracker, database: ThreadPoolExecutor) -> None:
@@ -187,6 +192,20 @@ class Command(BaseCommand):
         while True:
             await asyncio.sleep(settings.FANOUT_TRACKER_WHITELIST_REFRESH)
             try:
-                tracker.swarms = await loop.run_in_executor(database, _load_swarms)
+                tracker.load(await loop.run_in_executor(database, _load_whitelist))
             except DatabaseError:
                 logger.exception("could not refresh the tracked swarms; answering for the previous ones")
+
+    async def _flush_statistics(self, tracker: Tracker, database: ThreadPoolExecutor) -> None:
+        while True:
+            await asyncio.sleep(settings.FANOUT_TRACKER_STATS_FLUSH_SECONDS)
+            await self._flush_statistics_once(tracker, database)
+
+    async def _flush_statistics_once(self, tracker: Tracker, database: ThreadPoolExecutor) -> None:
+        # Taken here, on the loop's thread (the memory store is not thread-safe);
+        # written on the database thread, so the loop never waits for the ORM.
+        taken = tracker.store.take_statistics(tracker.clock())
+        try:
+            await asyncio.get_running_loop().run_in_executor(database, _write_statistics, taken)
+        except DatabaseError:
+            logger.exception("could not write %d swarm statistics; they are lost", len(taken))

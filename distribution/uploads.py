@@ -1,0 +1,323 @@
+"""Resumable uploads of a draft release's declared files (the tus protocol's state, no HTTP).
+
+distribution.tus parses requests and calls these; each error carries the HTTP
+status to answer. Bytes stream to the file's place in the release in bounded
+reads, hashed on the way (distribution.upload_hashes), so memory stays flat
+whatever the file's size.
+"""
+
+import fcntl
+import hashlib
+import os
+import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from distribution import torrents
+from distribution.models import Release, ReleaseFile, Upload
+from distribution.release_paths import clean_relative_path
+from distribution.upload_hashes import UploadHasher, remove_state
+
+READ_SIZE = 1024 * 1024
+CHECKPOINT_BYTES = 32 * 1024 * 1024
+OPEN_STATUSES = (Release.Status.DRAFT, Release.Status.UPLOADING)
+
+
+class UploadError(Exception):
+    """A request the upload cannot take; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class _RunningDigests:
+    """Each upload's whole-file SHA-256 so far, kept in this process between its requests.
+
+    hashlib's state cannot be saved to disk: a request that lands in another
+    process (or after a restart) finds no entry, and the digest is then read
+    back from disk when the upload completes.
+    """
+
+    LIMIT = 1000
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._digests: OrderedDict[str, tuple[int, object]] = OrderedDict()
+
+    def take(self, upload_id: str, offset: int):
+        with self._lock:
+            entry = self._digests.pop(upload_id, None)
+        if offset == 0:
+            return hashlib.sha256()
+        if entry is not None and entry[0] == offset:
+            return entry[1]
+        return None
+
+    def keep(self, upload_id: str, offset: int, digest) -> None:
+        with self._lock:
+            self._digests[upload_id] = (offset, digest)
+            while len(self._digests) > self.LIMIT:
+                self._digests.popitem(last=False)
+
+    def forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._digests.pop(upload_id, None)
+
+
+running_digests = _RunningDigests()
+
+
+def _expiry():
+    return timezone.now() + timedelta(seconds=settings.FANOUT_UPLOAD_EXPIRY_SECONDS)
+
+
+def layout_of(release: Release) -> torrents.Layout:
+    return torrents.plan_layout(
+        files=[torrents.TorrentFile(path, size) for path, size in release.files.values_list("path", "size")],
+        torrent_format=release.torrent_format,
+        content_name=release.content_name,
+        is_single_file=release.is_single_file,
+    )
+
+
+def create_upload(*, release_id: int, path: str, length: int, user) -> Upload:
+    """Open an upload for a declared file; refused, with the reason, before any byte is stored."""
+    if length > settings.FANOUT_RELEASE_MAX_BYTES:
+        raise UploadError(
+            f"{path}: {length} bytes is more than a release may hold ({settings.FANOUT_RELEASE_MAX_BYTES}).",
+            413,
+        )
+    try:
+        path = clean_relative_path(path)
+    except ValidationError as exc:
+        raise UploadError(" ".join(exc.messages)) from None
+    release = Release.objects.select_related("product").filter(pk=release_id).first()
+    if release is None or not release.product.can_publish(user):
+        raise UploadError("No such release among yours.", 404)
+    if release.status not in OPEN_STATUSES:
+        raise UploadError(f"This release is {release.status}; its files can no longer change.", 409)
+    release_file = release.files.filter(path=path).first()
+    if release_file is None:
+        raise UploadError(f"{path}: this file was not declared for the release.")
+    if release_file.size != length:
+        raise UploadError(f"{path}: declared with {release_file.size} bytes, the upload says {length}.")
+    with transaction.atomic():
+        previous = Upload.objects.select_for_update().filter(release_file=release_file).first()
+        if previous is not None and previous.is_complete:
+            raise UploadError(f"{path} is already uploaded.", 409)
+        if previous is not None:
+            _remove_upload(previous)
+        upload = Upload.objects.create(
+            release_file=release_file, created_by=user, length=length, expires_at=_expiry()
+        )
+    release.mark_uploading()
+    destination = release_file.disk_path
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.open("wb").close()
+    if length == 0:
+        _complete(upload, hashlib.sha256())
+    return upload
+
+
+def get_upload(*, upload_id, user) -> Upload:
+    upload = Upload.objects.select_related("release_file__release__product").filter(pk=upload_id).first()
+    if upload is None or upload.created_by_id != user.pk:
+        raise UploadError("No such upload.", 404)
+    return upload
+
+
+@contextmanager
+def _writer_lock(upload: Upload):
+    """One request writes an upload at a time; a second one is told so at once."""
+    lock_path = settings.UPLOADS_DIR / "tus" / f"{upload.id}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UploadError("Another request is writing this upload now.", 409) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def receive(*, upload: Upload, offset: int, read: Callable[[int], bytes], length: int | None) -> Upload:
+    """Append the request's bytes at ``offset``, which must be the upload's offset (else 409).
+
+    Bytes received before the client went away are kept: the client resumes
+    from the offset a HEAD request reports.
+    """
+    with _writer_lock(upload):
+        upload.refresh_from_db()
+        if upload.is_complete:
+            raise UploadError("This upload is complete.", 409)
+        if offset != upload.offset:
+            raise UploadError(
+                f"Upload-Offset {offset} does not match the {upload.offset} bytes stored; resume from there.",
+                409,
+            )
+        if length is not None and offset + length > upload.length:
+            raise UploadError(
+                f"{offset + length} bytes would be more than the upload's {upload.length}.", 413
+            )
+        release = upload.release_file.release
+        if release.status not in OPEN_STATUSES:
+            raise UploadError(f"This release is {release.status}; its files can no longer change.", 409)
+        layout = layout_of(release)
+        data_path = upload.release_file.disk_path
+        digest = running_digests.take(str(upload.id), offset)
+        hasher = UploadHasher(
+            layout=layout,
+            path=upload.release_file.path,
+            state_dir=upload.hash_state_dir,
+            data_path=data_path,
+            hashed_upto=upload.hashed_upto,
+            offset=offset,
+        )
+        fd = os.open(data_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        position = checkpoint = offset
+        try:
+            os.ftruncate(fd, offset)
+            remaining = upload.length - offset if length is None else length
+            while remaining > 0:
+                try:
+                    data = read(min(READ_SIZE, remaining))
+                except OSError:
+                    break  # the client went away: keep what arrived
+                if not data:
+                    break
+                view = memoryview(data)
+                while view:
+                    written = os.pwrite(fd, view, position)
+                    position += written
+                    view = view[written:]
+                remaining -= len(data)
+                hasher.feed(data)
+                if digest is not None:
+                    digest.update(data)
+                if position - checkpoint >= CHECKPOINT_BYTES:
+                    # A worker killed mid-request then loses only the bytes since here.
+                    checkpoint = position
+                    Upload.objects.filter(pk=upload.pk).update(
+                        offset=position, hashed_upto=hasher.flush(), expires_at=_expiry()
+                    )
+        finally:
+            os.close(fd)
+            hashed_upto = hasher.close()
+        Upload.objects.filter(pk=upload.pk).update(
+            offset=position, hashed_upto=hashed_upto, expires_at=_expiry()
+        )
+        upload.refresh_from_db()
+        if position == upload.length:
+            _complete(upload, digest)
+        elif digest is not None:
+            running_digests.keep(str(upload.id), position, digest)
+    return upload
+
+
+def _complete(upload: Upload, digest) -> None:
+    if digest is None:
+        sha256 = torrents.sha256_of_file(upload.release_file.disk_path)
+    else:
+        sha256 = digest.hexdigest()
+    running_digests.forget(str(upload.id))
+    with transaction.atomic():
+        ReleaseFile.objects.filter(pk=upload.release_file_id).update(sha256=sha256)
+        Upload.objects.filter(pk=upload.pk).update(completed_at=timezone.now())
+    upload.refresh_from_db()
+
+
+def terminate(*, upload: Upload) -> None:
+    """The tus termination: the upload and its bytes go; the declared file stays, to upload again."""
+    if upload.release_file.release.status not in OPEN_STATUSES:
+        raise UploadError("The release's build has started; its uploads stay.", 409)
+    with _writer_lock(upload):
+        _remove_upload(upload)
+
+
+def _remove_upload(upload: Upload) -> None:
+    running_digests.forget(str(upload.id))
+    remove_state(upload.hash_state_dir)
+    try:
+        os.unlink(upload.release_file.disk_path)
+    except FileNotFoundError:
+        pass
+    try:
+        os.unlink(settings.UPLOADS_DIR / "tus" / f"{upload.id}.lock")
+    except FileNotFoundError:
+        pass
+    ReleaseFile.objects.filter(pk=upload.release_file_id).update(sha256="")
+    upload.delete()
+
+
+def expire_uploads() -> int:
+    """Remove the bytes of uploads that stopped receiving before they completed, and abandoned drafts."""
+    expired = list(
+        Upload.objects.select_related("release_file__release").filter(
+            completed_at__isnull=True, expires_at__lt=timezone.now()
+        )
+    )
+    removed = 0
+    for upload in expired:
+        try:
+            with _writer_lock(upload):
+                # Re-read under the lock: a request may have renewed it meanwhile.
+                fresh = Upload.objects.filter(pk=upload.pk, expires_at__lt=timezone.now()).first()
+                if fresh is not None and not fresh.is_complete:
+                    _remove_upload(upload)
+                    removed += 1
+        except UploadError:
+            continue
+    return removed + _remove_abandoned_drafts()
+
+
+def _remove_abandoned_drafts() -> int:
+    """Drafts nobody sent a byte to within the expiry: they would hold their publisher's quota."""
+    cutoff = timezone.now() - timedelta(seconds=settings.FANOUT_UPLOAD_EXPIRY_SECONDS)
+    abandoned = (
+        Release.objects.filter(status__in=OPEN_STATUSES, created_at__lt=cutoff)
+        .exclude(files__upload__expires_at__gte=timezone.now())
+        .distinct()
+    )
+    removed = 0
+    for release in abandoned:
+        with transaction.atomic():
+            locked = (
+                Release.objects.select_for_update().filter(pk=release.pk, status__in=OPEN_STATUSES).first()
+            )
+            if locked is None:
+                continue
+            for upload in Upload.objects.select_related("release_file__release").filter(
+                release_file__release=locked
+            ):
+                _remove_upload(upload)
+            content_dir = locked.content_dir
+            locked.delete()
+        shutil.rmtree(content_dir, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def finished_hash_states(release: Release) -> dict[str, tuple]:
+    """Per path, where a completed upload's hashes are and how far they reach."""
+    return {
+        upload.release_file.path: (upload.hash_state_dir, upload.hashed_upto)
+        for upload in Upload.objects.select_related("release_file").filter(
+            release_file__release=release, completed_at__isnull=False
+        )
+    }
+
+
+def remove_hash_states(release: Release) -> None:
+    for upload in Upload.objects.filter(release_file__release=release):
+        remove_state(upload.hash_state_dir)

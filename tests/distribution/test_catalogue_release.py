@@ -1,0 +1,108 @@
+"""The release page's downloads, notes, files and swarm; the counted .torrent and magnet fetches."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from distribution.models import Release, ReleaseDayStats, SwarmSample
+from distribution.statistics import add_release_counts
+from tests.distribution.catalogue_data import make_release, pieces_root_of
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_renders_notes_as_markdown_without_scripts(client):
+    release = make_release(
+        notes="## Changes\n\n- **faster** hashing\n\n<script>alert(1)</script>"
+        "<img src=x onerror=alert(2)> [docs](https://example.com) [bad](javascript:alert(3))"
+    )
+
+    page = client.get(release.get_absolute_url()).content.decode()
+
+    assert "<h2>Changes</h2>" in page and "<strong>faster</strong>" in page
+    assert 'href="https://example.com"' in page
+    assert "<script>alert" not in page and "onerror" not in page and "javascript:" not in page
+
+
+def test_it_lists_files_with_sizes_hashes_and_http_links(client):
+    release = make_release(files=(("docs/readme.txt", 2048), ("bin/tool", 5 * 1024**2)))
+
+    page = client.get(release.get_absolute_url()).content.decode()
+
+    for file in release.files.all():
+        assert file.path in page and file.sha256 in page and file.download_url in page
+    assert "5.0\xa0MB" in page and "2.0\xa0KB" in page
+
+
+def test_it_shows_each_files_pieces_root_for_v2(client):
+    release = make_release(torrent_format="v2", files=(("a/one.bin", 10), ("b/two.bin", 20)))
+
+    page = client.get(release.get_absolute_url()).content.decode()
+
+    assert pieces_root_of("a/one.bin").hex() in page
+    assert pieces_root_of("b/two.bin").hex() in page
+    assert "pieces root" in page
+
+
+def test_it_offers_torrent_magnet_and_http_downloads_with_help(client):
+    release = make_release()
+
+    page = client.get(release.get_absolute_url()).content.decode()
+
+    assert reverse("release-torrent", args=[release.pk]) in page
+    assert reverse("release-magnet", args=[release.pk]) in page
+    assert release.files.get().download_url in page
+    assert reverse("release-sha256sums", args=[release.pk]) in page
+    assert "How to download" in page and "sha256sum" in page
+
+
+def test_it_shows_the_live_swarm(client):
+    release = make_release()
+    SwarmSample.objects.create(release=release, seeders=12, leechers=4, taken_at=timezone.now())
+    add_release_counts(release_id=release.pk, counts={"completed": 31, "torrent_fetches": 9})
+
+    page = client.get(release.get_absolute_url()).content.decode()
+
+    assert 'data-testid="seeders">12<' in page
+    assert 'data-testid="leechers">4<' in page
+    assert 'data-testid="completed">31<' in page
+
+
+def test_it_counts_torrent_fetches(client):
+    release = make_release()
+
+    for _ in range(3):
+        response = client.get(reverse("release-torrent", args=[release.pk]))
+        assert response.status_code == 200
+
+    assert ReleaseDayStats.objects.get(release=release).torrent_fetches == 3
+
+
+def test_it_counts_a_magnet_fetch_then_redirects_to_the_magnet_uri(client):
+    release = make_release()
+
+    response = client.get(reverse("release-magnet", args=[release.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"] == release.torrent.magnet_uri
+    assert ReleaseDayStats.objects.get(release=release).magnet_fetches == 1
+
+
+def test_it_hides_private_releases_magnet_from_anonymous_users(client, outsider):
+    release = make_release(visibility=Release.Visibility.PRIVATE)
+
+    assert client.get(reverse("release-magnet", args=[release.pk])).status_code == 404
+    assert not ReleaseDayStats.objects.filter(release=release).exists()
+    client.force_login(outsider)
+    assert client.get(reverse("release-magnet", args=[release.pk])).status_code == 302
+
+
+def test_it_links_the_statistics_for_the_products_publishers_only(client, publisher, outsider):
+    release = make_release()
+    release.product.publishers.add(publisher)
+    stats_url = reverse("release-stats", args=[release.pk])
+
+    client.force_login(outsider)
+    assert stats_url not in client.get(release.get_absolute_url()).content.decode()
+    client.force_login(publisher)
+    assert stats_url in client.get(release.get_absolute_url()).content.decode()

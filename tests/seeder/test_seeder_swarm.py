@@ -1,0 +1,210 @@
+"""Whole swarms on loopback: our tracker and seeder with libtorrent and rtorrent clients; web seeds."""
+
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import libtorrent as lt
+import pytest
+
+from distribution.models import ReleaseDayStats
+from seeder.selectors import release_is_seeded
+from tests.conftest import free_port
+from tests.seeder.libtorrent_peer import wait_until
+from tests.tracker.conftest import start_tracker  # noqa: F401  (a fixture)
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+MIB = 1024 * 1024
+LAYOUT = {"bin/app.bin": 3 * MIB + 5, "data/table.csv": 2 * MIB + 777, "README.txt": 1234}
+
+
+def client_session(*, upload_rate: int = 0) -> "lt.session":
+    session = lt.session(
+        {
+            "listen_interfaces": "127.0.0.1:0",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "allow_multiple_connections_per_ip": True,
+            "upload_rate_limit": upload_rate,
+            "alert_mask": 0,
+        }
+    )
+    # libtorrent exempts local peers from rate limits unless told otherwise.
+    addresses = lt.ip_filter()
+    addresses.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+    session.set_peer_class_filter(addresses)
+    return session
+
+
+def add(session: "lt.session", metainfo: bytes, save_path: Path) -> "lt.torrent_handle":
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(metainfo)
+    params.save_path = str(save_path)
+    params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+    return session.add_torrent(params)
+
+
+def assert_same_files(release, downloaded_root: Path) -> None:
+    for path in LAYOUT:
+        assert (downloaded_root / release.content_name / path).read_bytes() == release.disk_path(
+            path
+        ).read_bytes()
+
+
+def test_clients_download_a_release_from_our_seeder_through_our_tracker(
+    start_tracker,  # noqa: F811
+    start_seeder,
+    make_multi_file_release,
+    tmp_path,
+):
+    tracker = start_tracker()
+    release = make_multi_file_release(announce_url=tracker.announce_url, sizes=LAYOUT)
+    seeder = start_seeder(FANOUT_ANNOUNCE_URL=tracker.announce_url)
+    wait_until(lambda: release_is_seeded(release.pk), what="the tracker to know the seeder", timeout=60)
+    metainfo = bytes(release.torrent.metainfo)
+
+    sessions = [client_session(upload_rate=2 * MIB) for _ in range(4)]
+    handles = [add(session, metainfo, tmp_path / f"client-{n}") for n, session in enumerate(sessions)]
+
+    wait_until(
+        lambda: all(h.status(0).is_seeding for h in handles), timeout=120, what="every client to finish"
+    )
+    for n in range(len(sessions)):
+        assert_same_files(release, tmp_path / f"client-{n}")
+    size = sum(LAYOUT.values())
+    # Counted into the release's statistics from the seeder's heartbeats.
+    wait_until(
+        lambda: (
+            sum(ReleaseDayStats.objects.filter(release=release).values_list("origin_bytes", flat=True))
+            >= size
+        ),
+        what="the origin bytes to be counted",
+    )
+    assert seeder.process.process.poll() is None
+
+
+def test_a_client_with_no_peer_completes_from_the_web_seed(live_server, make_multi_file_release, tmp_path):
+    # The tracker in the torrent does not answer: the web seed is the only source.
+    release = make_multi_file_release(
+        announce_url=f"http://127.0.0.1:{free_port()}/announce", sizes=LAYOUT, web_seed_root=live_server.url
+    )
+    session = client_session()
+
+    handle = add(session, bytes(release.torrent.metainfo), tmp_path)
+
+    wait_until(lambda: handle.status(0).is_seeding, timeout=120, what="the download from the web seed")
+    assert_same_files(release, tmp_path)
+    stats = ReleaseDayStats.objects.get(release=release)
+    assert stats.http_requests >= len(LAYOUT)
+    assert stats.http_bytes >= sum(LAYOUT.values())
+
+
+RTORRENT = shutil.which("rtorrent")
+
+
+@pytest.mark.skipif(RTORRENT is None, reason="rtorrent is not installed (apt-get install rtorrent)")
+def test_rtorrent_downloads_a_multi_file_release_byte_exact(
+    start_tracker,  # noqa: F811
+    start_seeder,
+    make_multi_file_release,
+    tmp_path,
+):
+    tracker = start_tracker()
+    release = make_multi_file_release(announce_url=tracker.announce_url, sizes=LAYOUT)
+    start_seeder(FANOUT_ANNOUNCE_URL=tracker.announce_url)
+    wait_until(lambda: release_is_seeded(release.pk), what="the tracker to know the seeder", timeout=60)
+    torrent_file = tmp_path / "release.torrent"
+    torrent_file.write_bytes(bytes(release.torrent.metainfo))
+    downloads, session = tmp_path / "downloads", tmp_path / "session"
+    downloads.mkdir()
+    session.mkdir()
+    port = free_port()
+    config = tmp_path / "rtorrent.rc"
+    config.write_text(
+        "\n".join(
+            [
+                f"directory.default.set = {downloads}",
+                f"session.path.set = {session}",
+                f"network.port_range.set = {port}-{port}",
+                "network.port_random.set = no",
+                "dht.mode.set = disable",
+                "protocol.pex.set = no",
+                "trackers.use_udp.set = no",
+                "protocol.encryption.set = allow_incoming,try_outgoing,enable_retry",
+                "system.daemon.set = true",
+                f'schedule2 = load_release, 1, 0, "load.start={torrent_file}"',
+                "",
+            ]
+        )
+    )
+    rtorrent = subprocess.Popen(
+        [RTORRENT, "-n", "-o", f"import={config}"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+
+        def complete() -> bool:
+            if rtorrent.poll() is not None:
+                raise AssertionError(f"rtorrent exited: {rtorrent.stdout.read().decode(errors='replace')}")
+            try:
+                assert_same_files(release, downloads)
+            except (AssertionError, FileNotFoundError):
+                return False
+            return True
+
+        wait_until(complete, timeout=120, what="rtorrent to download the release")
+    finally:
+        rtorrent.terminate()
+        try:
+            rtorrent.wait(10)
+        except subprocess.TimeoutExpired:
+            rtorrent.kill()
+            rtorrent.wait()
+
+
+def test_a_stalled_swarm_is_noticed_and_served_without_anyone_asking(
+    start_tracker,  # noqa: F811
+    start_seeder,
+    make_multi_file_release,
+    tmp_path,
+):
+    tracker = start_tracker()
+    release = make_multi_file_release(announce_url=tracker.announce_url, sizes=LAYOUT)
+    start_seeder(FANOUT_ANNOUNCE_URL=tracker.announce_url, FANOUT_SEEDER_DEMAND_INTERVAL="1")
+    wait_until(lambda: release_is_seeded(release.pk), what="the tracker to know the seeder", timeout=60)
+    # A leecher the seeder has not heard of: it announced once (after the seeder, which
+    # will not announce again for half an hour), and it cannot reach out itself.
+    session = client_session()
+    params = lt.add_torrent_params()
+    metainfo = lt.bdecode(bytes(release.torrent.metainfo))
+    for key in (b"announce", b"announce-list", b"url-list"):
+        metainfo.pop(key, None)
+    params.ti = lt.torrent_info(lt.bencode(metainfo))
+    params.save_path = str(tmp_path)
+    params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+    handle = session.add_torrent(params)
+    query = urlencode(
+        {
+            "info_hash": params.ti.info_hashes().v1.to_bytes(),
+            "peer_id": b"-XX0001-stalledswarm",
+            "port": session.listen_port(),
+            "uploaded": 0,
+            "downloaded": 0,
+            "left": sum(LAYOUT.values()),
+            "event": "started",
+            "compact": 1,
+        }
+    )
+    with urllib.request.urlopen(f"{tracker.announce_url}?{query}", timeout=5) as answer:
+        answer.read()
+
+    wait_until(lambda: handle.status(0).is_seeding, timeout=90, what="the seeder to find the leecher")
+    assert_same_files(release, tmp_path)

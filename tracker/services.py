@@ -1,0 +1,43 @@
+"""Passkeys for users, and the .torrent files that carry them."""
+
+from django.conf import settings
+from django.db import transaction
+
+from tracker import bencode
+from tracker.models import Passkey
+
+
+def announce_url(passkey: str) -> str:
+    """The tracker's announce URL with the passkey as last path segment."""
+    return f"{settings.FANOUT_ANNOUNCE_URL.rstrip('/')}/{passkey}"
+
+
+@transaction.atomic
+def regenerate_passkey(user) -> Passkey:
+    """Give the user a new passkey; the old one stops working at the trackers' next whitelist refresh."""
+    passkey = Passkey.objects.select_for_update().filter(user=user).first()
+    if passkey is None:
+        return Passkey.objects.create(user=user)
+    passkey.regenerate()
+    return passkey
+
+
+def torrent_with_passkey(metainfo: bytes, user) -> bytes:
+    """The .torrent with our announce URL replaced by the user's passkey URL.
+
+    Only ``announce`` and ``announce-list``, outside the info dict, change, so
+    the info-hash is the same; other trackers a publisher listed are kept.
+    """
+    personal = announce_url(Passkey.for_user(user).key).encode()
+    ours = settings.FANOUT_ANNOUNCE_URL.encode()
+    torrent = bencode.decode(metainfo)
+    if not isinstance(torrent, dict):
+        raise ValueError("metainfo is not a dictionary")
+    torrent[b"announce"] = personal
+    tiers = torrent.get(b"announce-list")
+    if isinstance(tiers, list):
+        torrent[b"announce-list"] = [
+            [personal if url == ours else url for url in tier] if isinstance(tier, list) else tier
+            for tier in tiers
+        ]
+    return bencode.encode(torrent)

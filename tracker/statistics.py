@@ -1,0 +1,68 @@
+"""From the swarm store to the database: per-release daily counters and swarm samples.
+
+The announce path only adds to counters in the store (memory or Redis); this
+module takes them (atomically, so two flushes never count the same announce
+twice) and writes them with ``distribution.statistics.add_release_counts``,
+plus one ``SwarmSample`` per swarm that has peers or was announced to since
+the previous flush. With Redis the Celery beat task ``tracker.flush_statistics``
+calls ``flush_statistics``; with the memory store runtracker does, on its
+database thread, every FANOUT_TRACKER_STATS_FLUSH_SECONDS.
+"""
+
+import time
+from collections.abc import Sequence
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from distribution.models import Release, SwarmSample
+from distribution.statistics import add_release_counts
+from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmStatistics, SwarmStore
+
+
+def configured_swarm_store() -> SwarmStore:
+    """The store the settings ask for: Redis with REDIS_URL, else this process's memory."""
+    if not settings.REDIS_URL:
+        return MemorySwarmStore(peer_ttl=settings.FANOUT_PEER_TTL)
+    # Swarm ids are release ids of one database: the keys name it, so that two
+    # instances sharing a Redis never mix their swarms.
+    return RedisSwarmStore(
+        redis.Redis.from_url(settings.REDIS_URL),
+        peer_ttl=settings.FANOUT_PEER_TTL,
+        prefix=f"fanout:tracker:{connection.settings_dict['NAME']}:",
+    )
+
+
+def write_statistics(taken: Sequence[SwarmStatistics]) -> int:
+    """Add taken statistics to today's rows and sample the swarms; returns the samples written."""
+    if not taken:
+        return 0
+    existing = set(Release.objects.filter(id__in={t.swarm_id for t in taken}).values_list("id", flat=True))
+    now = timezone.now()
+    day = now.date()
+    samples = []
+    with transaction.atomic():
+        for t in taken:
+            if t.swarm_id not in existing:  # a release deleted since
+                continue
+            add_release_counts(
+                release_id=t.swarm_id,
+                counts={
+                    "completed": t.completed,
+                    "reported_uploaded_bytes": t.uploaded,
+                    "reported_downloaded_bytes": t.downloaded,
+                },
+                day=day,
+            )
+            samples.append(
+                SwarmSample(release_id=t.swarm_id, taken_at=now, seeders=t.seeders, leechers=t.leechers)
+            )
+        SwarmSample.objects.bulk_create(samples, batch_size=1000)
+    return len(samples)
+
+
+def flush_statistics(store: SwarmStore) -> int:
+    """Take the store's statistics and write them; returns the samples written."""
+    return write_statistics(store.take_statistics(time.time()))
