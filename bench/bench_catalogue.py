@@ -16,7 +16,7 @@ and prints each one's median and p95. The last line is the summary:
 ``catalogue_p95_ms= search_p95_ms= dashboard_p95_ms=``.
 
     python bench/bench_catalogue.py [--releases 10000] [--days 365] [--requests 200]
-                                    [--database auto|postgres|sqlite] [--proposed-indexes]
+                                    [--database auto|postgres|sqlite]
 """
 
 import argparse
@@ -215,24 +215,6 @@ def fill(releases: int, days: int) -> None:
             cursor.execute("ANALYZE")
 
 
-def add_proposed_indexes() -> None:
-    """The indexes the catalogue wants from a migration: newest-first listing, full-text search."""
-    from django.db import connection
-    from django.db.models import Index, Q
-
-    from distribution.models import Release
-    from distribution.search import search_indexes
-
-    newest = Index(
-        fields=["-published_at", "-id"], condition=Q(status="published"), name="release_published_newest"
-    )
-    with connection.schema_editor() as editor:
-        for model, index in [(Release, newest), *search_indexes()]:
-            editor.add_index(model, index)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-
-
 def timed(client, urls: list[str], requests: int) -> list[float]:
     for url in urls:  # warm caches and connections
         assert client.get(url).status_code == 200, url
@@ -258,11 +240,6 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database", choices=("auto", "postgres", "sqlite"), default="auto")
-    parser.add_argument(
-        "--proposed-indexes",
-        action="store_true",
-        help="first add the indexes proposed in bench/README.md (PostgreSQL; no migration has them yet)",
-    )
     options = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="fanout-bench-catalogue-"))
@@ -289,9 +266,6 @@ def main() -> None:
         engine = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
         started = time.perf_counter()
         fill(options.releases, options.days)
-        if options.proposed_indexes and connection.vendor == "postgresql":
-            add_proposed_indexes()
-            engine += " with the proposed indexes"
         print(
             f"{engine}: {options.releases:,} releases, {options.releases * options.days:,} daily "
             f"statistics rows, stored in {time.perf_counter() - started:.1f} s",

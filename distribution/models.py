@@ -83,6 +83,14 @@ class Release(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "version"], name="unique_version_per_product"),
         ]
+        indexes = [
+            # The catalogue's first page: published releases, newest first.
+            models.Index(
+                fields=["-published_at", "-id"],
+                condition=models.Q(status="published"),
+                name="release_published_newest",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.product.name} {self.version}"

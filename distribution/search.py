@@ -2,8 +2,8 @@
 
 Each table's document is one expression, so that a GIN index on exactly that
 expression answers the match; the query then costs index look-ups instead of
-one ``to_tsvector`` per row. The indexes are ``search_indexes()`` (to be added
-by a migration: see the catalogue section of bench/README.md for their effect).
+one ``to_tsvector`` per row. The indexes are ``search_indexes()``, created on
+PostgreSQL by migration 0005 (bench/README.md's catalogue section: their effect).
 Words are runs of letters and digits on both sides, so "atlas-2.4.0-linux.iso"
 is found by "atlas", "2.4" or "linux"; each word of the query must be found
 (in any of the four), as a prefix of a word.
@@ -57,13 +57,13 @@ def file_document():
     return SearchVector(_words_of("path"), config=CONFIG)
 
 
-def search_indexes() -> list[tuple[type, object]]:
-    """The GIN indexes whose expressions are the documents above: (model, index) pairs."""
+def search_indexes() -> list[tuple[str, object]]:
+    """The GIN indexes whose expressions are the documents above: (model name, index) pairs."""
     from django.contrib.postgres.indexes import GinIndex
 
     return [
-        (Release, GinIndex(release_document(), name="release_search_document")),
-        (ReleaseFile, GinIndex(file_document(), name="releasefile_search_document")),
+        ("release", GinIndex(release_document(), name="release_search_document")),
+        ("releasefile", GinIndex(file_document(), name="releasefile_search_document")),
     ]
 
 
