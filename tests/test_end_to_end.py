@@ -14,6 +14,7 @@ from django.db import connection
 
 from distribution.models import Release
 from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
+from tests.libtorrent_peers import client_session
 from tests.processes import CELERY, MANAGE
 
 RELEASE_SIZE = 5 * 1024 * 1024 + 4321
@@ -41,20 +42,6 @@ def service_env(tmp_path):
         env["REDIS_URL"] = url
     assert settings.RELEASES_DIR == tmp_path / "releases"
     return env
-
-
-def client_session() -> lt.session:
-    return lt.session(
-        {
-            "listen_interfaces": "127.0.0.1:0",
-            "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "allow_multiple_connections_per_ip": True,
-            "alert_mask": lt.alert.category_t.tracker_notification,
-        }
-    )
 
 
 @pytest.mark.slow
@@ -97,7 +84,7 @@ def test_it_carries_a_release_from_publish_to_a_downloading_client(tmp_path, ser
 
     # A client that knows only the .torrent: the tracker must hand it the seeder,
     # and the web seed's port has no server, so every byte comes from our seeder.
-    session = client_session()
+    session = client_session(alert_mask=lt.alert.category_t.tracker_notification)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(bytes(release.torrent.metainfo))
     params.save_path = str(tmp_path / "download")

@@ -4,8 +4,8 @@ import pytest
 
 from seeder.models import SeederNode, Seeding
 from seeder.selectors import release_is_seeded
+from tests.libtorrent_peers import download, wait_until
 from tests.seeder.conftest import RELEASE_SIZE
-from tests.seeder.libtorrent_peer import download, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from seeder.reconciler import Reconciler
 from seeder.session import SeedingSession
 from tests.conftest import free_port
 from tests.factories import ReleaseFactory
-from tests.seeder.libtorrent_peer import wait_until
+from tests.libtorrent_peers import wait_until
 
 pytestmark = pytest.mark.django_db
 

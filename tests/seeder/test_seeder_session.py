@@ -9,8 +9,8 @@ import pytest
 
 from seeder.session import SeedingSession, SessionStartError, TorrentReport
 from tests.conftest import free_port
+from tests.libtorrent_peers import download, wait_until
 from tests.seeder.conftest import RELEASE_SIZE, build_metainfo
-from tests.seeder.libtorrent_peer import download, wait_until
 
 RELEASE_ID = 7
 

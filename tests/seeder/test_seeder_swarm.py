@@ -12,33 +12,13 @@ import pytest
 from distribution.models import ReleaseDayStats
 from seeder.selectors import release_is_seeded
 from tests.conftest import free_port
-from tests.seeder.libtorrent_peer import wait_until
+from tests.libtorrent_peers import client_session, wait_until
 from tests.tracker.conftest import start_tracker  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 MIB = 1024 * 1024
 LAYOUT = {"bin/app.bin": 3 * MIB + 5, "data/table.csv": 2 * MIB + 777, "README.txt": 1234}
-
-
-def client_session(*, upload_rate: int = 0) -> "lt.session":
-    session = lt.session(
-        {
-            "listen_interfaces": "127.0.0.1:0",
-            "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "allow_multiple_connections_per_ip": True,
-            "upload_rate_limit": upload_rate,
-            "alert_mask": 0,
-        }
-    )
-    # libtorrent exempts local peers from rate limits unless told otherwise.
-    addresses = lt.ip_filter()
-    addresses.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
-    session.set_peer_class_filter(addresses)
-    return session
 
 
 def add(session: "lt.session", metainfo: bytes, save_path: Path) -> "lt.torrent_handle":

@@ -7,22 +7,11 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from tests.seeder.libtorrent_peer import wait_until
+from tests.libtorrent_peers import client_session, wait_until
 from tests.tracker.conftest import publish_release, quoted
 from tracker import bencode
 
 pytestmark = pytest.mark.slow
-
-SESSION_SETTINGS = {
-    "listen_interfaces": "127.0.0.1:0",
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    # Both sessions, and the tracker's view of them, are on 127.0.0.1.
-    "allow_multiple_connections_per_ip": True,
-    "alert_mask": 0,
-}
 
 
 def make_torrent(content: Path, tracker_url: str, flags: int) -> bytes:
@@ -65,7 +54,7 @@ def test_it_brings_a_leecher_and_a_seeder_together(start_tracker, tmp_path, flag
         lambda: scrape(tracker, hashes.v1.to_bytes()), timeout=10, what="the tracker to take the release up"
     )
 
-    seeder, leecher = lt.session(SESSION_SETTINGS), lt.session(SESSION_SETTINGS)
+    seeder, leecher = client_session(), client_session()
     add(seeder, info, content.parent, seed=True)
     download = add(leecher, info, tmp_path / "leech", seed=False)
     wait_until(lambda: download.status().is_seeding, timeout=60, what="the download to finish")

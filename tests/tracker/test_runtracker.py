@@ -14,8 +14,8 @@ from django.db import connection
 from django.test import override_settings
 
 from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
+from tests.libtorrent_peers import wait_until
 from tests.processes import MANAGE
-from tests.seeder.libtorrent_peer import wait_until
 from tests.tracker.conftest import announce_query, info_hash, publish_release, redis_url
 from tracker import bencode
 from tracker.protocol import UDP_PROTOCOL_ID

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from distribution.models import ReleaseDayStats, SwarmSample
-from tests.seeder.libtorrent_peer import wait_until
+from tests.libtorrent_peers import wait_until
 from tests.tracker.conftest import announce_query, info_hash, publish_release, redis_url
 from tests.tracker.test_runtracker import fetch
 from tests.tracker.test_swarm_store import peer

@@ -1,4 +1,4 @@
-"""A downloading libtorrent peer for seeder tests, and polling until something holds."""
+"""libtorrent clients for tests on loopback, and polling until something holds."""
 
 import time
 from collections.abc import Callable
@@ -15,8 +15,12 @@ def wait_until(condition: Callable[[], object], *, timeout: float = 30.0, what: 
         time.sleep(0.05)
 
 
-def download(metainfo: bytes, *, from_port: int, into: Path, timeout: float = 60.0) -> Path:
-    """Fetch a torrent with a fresh libtorrent peer that knows only the seeder on `from_port`."""
+def client_session(*, upload_rate: int = 0, alert_mask: int = 0) -> "lt.session":
+    """A client on 127.0.0.1 with nothing but trackers and peers it is given.
+
+    With ``upload_rate`` the limit holds for loopback peers too: libtorrent
+    exempts local peers from rate limits unless told otherwise.
+    """
     session = lt.session(
         {
             "listen_interfaces": "127.0.0.1:0",
@@ -24,10 +28,22 @@ def download(metainfo: bytes, *, from_port: int, into: Path, timeout: float = 60
             "enable_lsd": False,
             "enable_upnp": False,
             "enable_natpmp": False,
+            # Every peer of a test, and the tracker's view of them, is on 127.0.0.1.
             "allow_multiple_connections_per_ip": True,
-            "alert_mask": 0,
+            "upload_rate_limit": upload_rate,
+            "alert_mask": alert_mask,
         }
     )
+    if upload_rate:
+        addresses = lt.ip_filter()
+        addresses.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        session.set_peer_class_filter(addresses)
+    return session
+
+
+def download(metainfo: bytes, *, from_port: int, into: Path, timeout: float = 60.0) -> Path:
+    """Fetch a torrent with a fresh libtorrent peer that knows only the seeder on `from_port`."""
+    session = client_session()
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(metainfo)
     params.save_path = str(into)
