@@ -138,7 +138,7 @@ def test_the_task_is_scheduled_by_name(settings):
 @pytest.mark.slow
 def test_runtracker_with_the_memory_store_flushes_its_own_statistics(start_tracker):
     release = publish_release("1.0", v1=info_hash("run-stats"))
-    tracker = start_tracker(FANOUT_TRACKER_STATS_FLUSH_SECONDS="1")
+    tracker = start_tracker(FANOUT_TRACKER_STATS_FLUSH_SECONDS="1", REDIS_URL="")
     query = announce_query(info_hash("run-stats"), left=0, event="completed", uploaded=5, downloaded=9)
     fetch(tracker.announce_url + "?" + query.decode())
     wait_until(
@@ -154,7 +154,7 @@ def test_runtracker_with_the_memory_store_flushes_its_own_statistics(start_track
 @pytest.mark.slow
 def test_runtracker_flushes_once_more_when_it_stops(start_tracker):
     release = publish_release("1.0", v1=info_hash("run-stop"))
-    tracker = start_tracker(FANOUT_TRACKER_STATS_FLUSH_SECONDS="3600")
+    tracker = start_tracker(FANOUT_TRACKER_STATS_FLUSH_SECONDS="3600", REDIS_URL="")
     fetch(
         tracker.announce_url + "?" + announce_query(info_hash("run-stop"), event="completed", left=0).decode()
     )
