@@ -19,7 +19,7 @@ from distribution.forms import ReleaseForm
 from distribution.metainfo import pieces_roots
 from distribution.models import Release
 from distribution.statistics import add_release_counts
-from tracker.services import torrent_with_passkey
+from tracker.services import magnet_with_passkey, torrent_with_passkey
 
 PAGE_SIZE = 25
 
@@ -111,9 +111,12 @@ def release_magnet(request: HttpRequest, release_id: int) -> HttpResponse:
     if release.status != Release.Status.PUBLISHED:
         raise Http404("This release is not published.")
     add_release_counts(release_id=release.pk, counts={"magnet_fetches": 1})
+    magnet_uri = release.torrent.magnet_uri
+    if not release.is_public and request.user.is_authenticated:
+        magnet_uri = magnet_with_passkey(magnet_uri, request.user)
     # HttpResponseRedirect refuses schemes other than http(s) and ftp.
     response = HttpResponse(status=302)
-    response["Location"] = release.torrent.magnet_uri
+    response["Location"] = magnet_uri
     return response
 
 

@@ -1,5 +1,7 @@
 """Passkeys for users, and the .torrent files that carry them."""
 
+from urllib.parse import parse_qsl, quote, urlencode
+
 from django.conf import settings
 from django.db import transaction
 
@@ -41,3 +43,14 @@ def torrent_with_passkey(metainfo: bytes, user) -> bytes:
             for tier in tiers
         ]
     return bencode.encode(torrent)
+
+
+def magnet_with_passkey(magnet_uri: str, user) -> str:
+    """The magnet link with our tracker (``tr``) replaced by the user's passkey URL."""
+    personal = announce_url(Passkey.for_user(user).key)
+    prefix, _, query = magnet_uri.partition("?")
+    fields = [
+        (name, personal if name == "tr" and value == settings.FANOUT_ANNOUNCE_URL else value)
+        for name, value in parse_qsl(query, keep_blank_values=True)
+    ]
+    return f"{prefix}?{urlencode(fields, quote_via=quote, safe=':')}"

@@ -1,6 +1,7 @@
 """Private releases: passkeys, the whitelist that carries them, the .torrent that holds them, the page."""
 
 import asyncio
+from urllib.parse import parse_qsl
 
 import pytest
 from django.urls import reverse
@@ -212,3 +213,28 @@ def test_a_logged_in_user_downloads_a_private_torrent_with_their_passkey(client,
     downloaded = bencode.decode(client.get(reverse("release-torrent", args=[private.pk])).content)
     assert downloaded[b"announce"] == f"http://t.example:6969/announce/{Passkey.for_user(user).key}".encode()
     assert client.get(reverse("release-torrent", args=[public.pk])).content == metainfo
+
+
+def test_a_logged_in_user_gets_a_private_magnet_link_with_their_passkey(client, settings, db):
+    settings.FANOUT_ANNOUNCE_URL = "http://t.example:6969/announce"
+    magnet = (
+        "magnet:?xt=urn:btih:" + PRIVATE.hex() + "&dn=x%20y&tr=http%3a%2f%2ft.example%3a6969%2fannounce"
+        "&tr=http%3a%2f%2fother%2fannounce&ws=http%3a%2f%2fweb%2ffiles%2f"
+    )
+    private = publish_release("priv", v1=PRIVATE)
+    private.visibility = "private"
+    private.save()
+    private.torrent.magnet_uri = magnet
+    private.torrent.save()
+    public = publish_release("pub", v1=PUBLIC)
+    public.torrent.magnet_uri = magnet
+    public.torrent.save()
+    user = UserFactory()
+    client.force_login(user)
+
+    location = client.get(reverse("release-magnet", args=[private.pk]))["Location"]
+    fields = parse_qsl(location.partition("?")[2])
+    personal = f"http://t.example:6969/announce/{Passkey.for_user(user).key}"
+    assert [value for name, value in fields if name == "tr"] == [personal, "http://other/announce"]
+    assert ("xt", "urn:btih:" + PRIVATE.hex()) in fields and ("dn", "x y") in fields
+    assert client.get(reverse("release-magnet", args=[public.pk]))["Location"] == magnet
