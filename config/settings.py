@@ -17,6 +17,7 @@ from config.environment import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_optional_str,
     env_str,
 )
@@ -79,7 +80,7 @@ FANOUT_PEER_TTL = env_int("FANOUT_PEER_TTL", 2 * 1800 + 300, minimum=1)
 FANOUT_TRACKER_WHITELIST_REFRESH = env_int("FANOUT_TRACKER_WHITELIST_REFRESH", 2, minimum=1)
 # Addresses or networks (comma-separated) of reverse proxies in front of the
 # tracker: only from these is X-Forwarded-For believed. Empty: the connection's address is the client's.
-FANOUT_TRUSTED_PROXIES = env_list("FANOUT_TRUSTED_PROXIES", [])
+FANOUT_TRUSTED_PROXIES = env_networks("FANOUT_TRUSTED_PROXIES")
 # How often swarm statistics go from the swarm store to the database.
 FANOUT_TRACKER_STATS_FLUSH_SECONDS = env_int("FANOUT_TRACKER_STATS_FLUSH_SECONDS", 30, minimum=1)
 FANOUT_RELEASE_MAX_BYTES = env_int("FANOUT_RELEASE_MAX_BYTES", 64 * 1024**3, minimum=1)
