@@ -13,6 +13,7 @@ import threading
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 
 from distribution import services
@@ -67,12 +68,16 @@ def page(monkeypatch, live_server, publisher, uploads_dir):
 
 def build_when_processing(stop: threading.Event) -> None:
     """Stands in for the Celery worker: builds each release the page hands over."""
-    while not stop.is_set():
-        for release_id in Release.objects.filter(status=Release.Status.PROCESSING).values_list(
-            "pk", flat=True
-        ):
-            services.build_release_torrent(release_id=release_id)
-        stop.wait(0.2)
+    try:
+        while not stop.is_set():
+            for release_id in Release.objects.filter(status=Release.Status.PROCESSING).values_list(
+                "pk", flat=True
+            ):
+                services.build_release_torrent(release_id=release_id)
+            stop.wait(0.2)
+    finally:
+        # This thread's own connection: left open, it keeps the test database from being dropped.
+        connection.close()
 
 
 def test_it_uploads_two_files_through_the_page_and_publishes_them(page, product, tmp_path):
