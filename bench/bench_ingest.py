@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,18 +31,14 @@ import time
 from base64 import b64encode
 from pathlib import Path
 
+from loopback import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CHUNK = 64 * 1024 * 1024
 SEND_BLOCK = 1024 * 1024
 CSRF = "b" * 32
 ROUNDS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_file(path: Path, size: int) -> None:

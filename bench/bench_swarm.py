@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,16 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import libtorrent as lt
+from loopback import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 PIECE_LENGTH = 256 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def limit_local_peers(session: "lt.session") -> None:

@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from loopback import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path("/work/shared/bench")
 ANNOUNCE_LUA = SHARED / "announce.lua"
@@ -81,18 +83,6 @@ def seed_database(torrents: int) -> None:
         )
         for r, h in zip(releases, hashes, strict=True)
     )
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
 
 
 def process_tree(root: int) -> list[int]:
