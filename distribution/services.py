@@ -191,11 +191,7 @@ def create_release(
             _store_file(f, release.disk_path(path)) for f, path in zip(files, checked.paths, strict=True)
         ]
         with transaction.atomic():
-            release.save()
-            ReleaseFile.objects.bulk_create(
-                ReleaseFile(release=release, path=path, size=size)
-                for path, size in zip(checked.paths, sizes, strict=True)
-            )
+            _save_with_files(release, checked.paths, sizes)
             transaction.on_commit(lambda: _queue_build(release.pk))
     except IntegrityError:
         shutil.rmtree(release.content_dir, ignore_errors=True)
@@ -225,6 +221,13 @@ def _new_release(
         status=status,
         created_by=created_by,
         build_updated_at=timezone.now(),
+    )
+
+
+def _save_with_files(release: Release, paths: list[str], sizes: list[int]) -> None:
+    release.save()
+    ReleaseFile.objects.bulk_create(
+        ReleaseFile(release=release, path=path, size=size) for path, size in zip(paths, sizes, strict=True)
     )
 
 
@@ -260,11 +263,7 @@ def start_release(
     )
     try:
         with transaction.atomic():
-            release.save()
-            ReleaseFile.objects.bulk_create(
-                ReleaseFile(release=release, path=path, size=size)
-                for path, size in zip(checked.paths, checked.sizes, strict=True)
-            )
+            _save_with_files(release, checked.paths, checked.sizes)
     except IntegrityError:
         raise ReleaseRejected(f"{product.name} already has a release {checked.version}.") from None
     return release
