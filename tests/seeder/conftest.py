@@ -26,6 +26,18 @@ def build_metainfo(path: Path) -> bytes:
     return lt.bencode(creator.generate())
 
 
+def attach_torrent(release: Release, metainfo: bytes) -> None:
+    info = lt.torrent_info(metainfo)
+    Torrent.objects.create(
+        release=release,
+        info_hash_v1=str(info.info_hashes().v1),
+        piece_length=info.piece_length(),
+        piece_count=info.num_pieces(),
+        metainfo=metainfo,
+        magnet_uri=lt.make_magnet_uri(info),
+    )
+
+
 @pytest.fixture
 def make_release() -> Callable[..., Release]:
     """Publish a single-file release whose bytes are on disk, as the worker leaves it."""
@@ -37,15 +49,7 @@ def make_release() -> Callable[..., Release]:
         path.write_bytes(os.urandom(size))
         ReleaseFileFactory(release=release, path=release.content_name, size=size)
         metainfo = build_metainfo(path)
-        info = lt.torrent_info(metainfo)
-        Torrent.objects.create(
-            release=release,
-            info_hash_v1=str(info.info_hashes().v1),
-            piece_length=info.piece_length(),
-            piece_count=info.num_pieces(),
-            metainfo=metainfo,
-            magnet_uri=lt.make_magnet_uri(info),
-        )
+        attach_torrent(release, metainfo)
         return release
 
     return make
@@ -74,15 +78,7 @@ def make_multi_file_release() -> Callable[..., Release]:
         creator.add_tracker(announce_url)
         creator.add_url_seed(f"{web_seed_root.rstrip('/')}/releases/{release.pk}/files/")
         metainfo = lt.bencode(creator.generate())
-        info = lt.torrent_info(metainfo)
-        Torrent.objects.create(
-            release=release,
-            info_hash_v1=str(info.info_hashes().v1),
-            piece_length=info.piece_length(),
-            piece_count=info.num_pieces(),
-            metainfo=metainfo,
-            magnet_uri=lt.make_magnet_uri(info),
-        )
+        attach_torrent(release, metainfo)
         return release
 
     return make
