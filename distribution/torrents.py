@@ -14,6 +14,7 @@ torrent holds exactly the files that were published, in a fixed order.
 """
 
 import hashlib
+import mmap
 import os
 import pickle
 import queue
@@ -193,7 +194,7 @@ class _PieceResult:
     piece: int
     sha1: bytes | None
     path: str | None
-    blocks: bytes
+    v2_root: bytes
 
 
 def merkle_root(leaves: list[bytes], width: int) -> bytes:
@@ -208,17 +209,26 @@ def _next_power_of_two(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def file_tree_hashes(block_hashes: bytes, size: int, piece_length: int) -> tuple[bytes, bytes]:
-    """A file's BEP 52 ``pieces root`` and its piece layer (empty for files of one piece or less)."""
+def piece_root(block_hashes: bytes, file_size: int, piece_length: int) -> bytes:
+    """The root of one piece's subtree of a file's BEP 52 tree (the whole tree for a file of one piece)."""
     leaves = [block_hashes[i : i + 32] for i in range(0, len(block_hashes), 32)]
-    blocks_per_piece = piece_length // BLOCK_SIZE
+    width = piece_length // BLOCK_SIZE if file_size > piece_length else _next_power_of_two(len(leaves))
+    return merkle_root(leaves, width)
+
+
+def piece_roots_of(block_hashes: bytes, file_size: int, piece_length: int) -> list[bytes]:
+    """``piece_root`` of each piece of a file, from all its block hashes."""
+    step = piece_length // BLOCK_SIZE * 32
+    pieces = range(0, len(block_hashes), step)
+    return [piece_root(block_hashes[i : i + step], file_size, piece_length) for i in pieces]
+
+
+def file_tree_hashes(piece_roots: list[bytes], size: int, piece_length: int) -> tuple[bytes, bytes]:
+    """A file's BEP 52 ``pieces root`` and its piece layer (empty for files of one piece or less)."""
     if size <= piece_length:
-        return merkle_root(leaves, _next_power_of_two(len(leaves))), b""
-    layer = [
-        merkle_root(leaves[i : i + blocks_per_piece], blocks_per_piece)
-        for i in range(0, len(leaves), blocks_per_piece)
-    ]
-    pad_piece = merkle_root([], blocks_per_piece)
+        return piece_roots[0], b""
+    layer = piece_roots
+    pad_piece = merkle_root([], piece_length // BLOCK_SIZE)
     padded = layer + [pad_piece] * (_next_power_of_two(len(layer)) - len(layer))
     while len(padded) > 1:
         padded = [hashlib.sha256(padded[i] + padded[i + 1]).digest() for i in range(0, len(padded), 2)]
@@ -236,17 +246,30 @@ class _ContentReader:
 
     Each thread reads into a buffer of its own, reused for every piece: a fresh
     multi-MiB bytes object per piece costs an mmap and its page faults.
+
+    With ``mapped``, a piece that lies within one file is a view of the file
+    mapped in memory, which saves copying it (about 7 % of the CPU time of a
+    hybrid build). Only for hashing in child processes: reading a mapped file
+    that shrank kills the reader with SIGBUS, which a child reports as its
+    exit status but would take a Celery worker down.
     """
 
-    def __init__(self, layout: Layout, disk_path: Callable[[str], Path]):
+    def __init__(self, layout: Layout, disk_path: Callable[[str], Path], *, mapped: bool):
         self.layout = layout
         self.local = threading.local()
         self.fds: dict[str, int] = {}
+        self.maps: dict[str, mmap.mmap] = {}
         for entry in layout.files:
             if entry.size:
-                self.fds[entry.path] = os.open(disk_path(entry.path), os.O_RDONLY)
+                fd = self.fds[entry.path] = os.open(disk_path(entry.path), os.O_RDONLY)
+                if mapped:
+                    if os.fstat(fd).st_size < entry.size:
+                        raise OSError(f"{entry.path} is shorter than {entry.size} bytes")
+                    self.maps[entry.path] = mmap.mmap(fd, entry.size, access=mmap.ACCESS_READ)
 
     def close(self) -> None:
+        for mapped in self.maps.values():
+            mapped.close()
         for fd in self.fds.values():
             os.close(fd)
 
@@ -256,6 +279,10 @@ class _ContentReader:
         if buffer is None:
             buffer = self.local.buffer = memoryview(bytearray(self.layout.piece_length))
         start, end = self.layout.piece_range(piece)
+        for entry in self.layout.entries:
+            if entry.path in self.maps and entry.offset <= start and end <= entry.offset + entry.size:
+                view = memoryview(self.maps[entry.path])[start - entry.offset : end - entry.offset]
+                return view, [(entry, 0, end - start)]
         parts = []
         for entry in self.layout.entries:
             lo, hi = max(start, entry.offset), min(end, entry.offset + entry.size)
@@ -276,8 +303,8 @@ def hash_content(
     disk_path: Callable[[str], Path],
     known: KnownHashes | None = None,
     on_piece: Callable[[int, int], None] = lambda done, total: None,
-) -> tuple[list[bytes], dict[str, bytes]]:
-    """The v1 piece hashes and each file's v2 block hashes, on ``HASH_THREADS`` threads."""
+) -> tuple[list[bytes], dict[str, list[bytes]]]:
+    """The v1 piece hashes and each file's v2 ``piece_root`` per piece, hashed on every core."""
     known = known or KnownHashes()
     need_v1 = layout.has_v1
     need_v2 = layout.has_v2
@@ -286,54 +313,59 @@ def hash_content(
         for piece in range(layout.piece_count)
         if (need_v1 and piece not in known.v1_pieces) or (need_v2 and not _v2_known(layout, known, piece))
     ]
-    reader = _ContentReader(layout, disk_path)
+    batch_size = max(1, min(64, len(todo) // (HASH_THREADS * 8)))
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    in_processes = need_v2 and len(batches) > 1
+    reader = _ContentReader(layout, disk_path, mapped=in_processes)
 
     def hash_piece(piece: int) -> _PieceResult:
         data, parts = reader.read_piece(piece)
         sha1 = hashlib.sha1(data).digest() if need_v1 and piece not in known.v1_pieces else None
-        path, blocks = None, b""
+        path, root = None, b""
         if need_v2:
             # In v2 layouts each piece holds the bytes of one file and then pad.
             file_parts = [(entry, lo, hi) for entry, lo, hi in parts if not entry.is_pad]
             if file_parts and file_parts[0][0].path not in known.v2_blocks:
                 entry, lo, hi = file_parts[0]
-                path, blocks = entry.path, block_hashes_of(data[lo:hi])
-        return _PieceResult(piece, sha1, path, blocks)
+                blocks = block_hashes_of(data[lo:hi])
+                path, root = entry.path, piece_root(blocks, entry.size, layout.piece_length)
+        return _PieceResult(piece, sha1, path, root)
 
     v1_pieces: dict[int, bytes] = dict(known.v1_pieces)
-    block_parts: dict[str, dict[int, bytes]] = {}
+    root_parts: dict[str, dict[int, bytes]] = {}
     done = layout.piece_count - len(todo)
     on_piece(done, layout.piece_count)
     try:
-        for results in _run_batches(hash_piece, todo, in_processes=need_v2):
+        for results in _run_batches(hash_piece, batches, in_processes=in_processes):
             for result in results:
                 if result.sha1 is not None:
                     v1_pieces[result.piece] = result.sha1
                 if result.path is not None:
-                    block_parts.setdefault(result.path, {})[result.piece] = result.blocks
+                    root_parts.setdefault(result.path, {})[result.piece] = result.v2_root
             done += len(results)
             on_piece(done, layout.piece_count)
     finally:
         reader.close()
-    blocks = dict(known.v2_blocks)
-    for path, by_piece in block_parts.items():
-        blocks[path] = b"".join(by_piece[piece] for piece in sorted(by_piece))
+    roots = {
+        path: piece_roots_of(blocks, layout.file(path).size, layout.piece_length)
+        for path, blocks in known.v2_blocks.items()
+    }
+    for path, by_piece in root_parts.items():
+        roots[path] = [by_piece[piece] for piece in sorted(by_piece)]
     pieces = [v1_pieces[piece] for piece in range(layout.piece_count)] if need_v1 else []
-    return pieces, blocks
+    return pieces, roots
 
 
 def _run_batches(
-    hash_piece: Callable[[int], _PieceResult], pieces: list[int], *, in_processes: bool
+    hash_piece: Callable[[int], _PieceResult], batches: list[list[int]], *, in_processes: bool
 ) -> Iterator[list[_PieceResult]]:
-    """Hash ``pieces`` in batches on HASH_THREADS threads or forked processes; batches come as they finish.
+    """Hash ``batches`` of pieces on HASH_THREADS threads or forked processes; batches come as they finish.
 
     v1 hashing is a few large SHA-1 calls per piece, which release the GIL:
     threads run them in parallel. v2 hashes every 16 KiB block, a Python loop
     of short calls that fight over the GIL: forked processes do not.
     """
-    batch_size = max(1, min(64, len(pieces) // (HASH_THREADS * 8)))
-    batches = [pieces[i : i + batch_size] for i in range(0, len(pieces), batch_size)]
-    if not in_processes or len(batches) < 2:
+    if not in_processes:
         with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
             yield from pool.map(lambda batch: [hash_piece(piece) for piece in batch], batches)
         return
@@ -384,9 +416,17 @@ def _forked_batches(
             else:
                 yield item
     finally:
-        statuses = [_reap(pid, kill=finished < workers) for pid in children]
-    if any(statuses):
-        raise OSError(f"a hashing process ended with status {max(statuses)}")
+        failures = [status for status in (_reap(pid, kill=finished < workers) for pid in children) if status]
+    if failures:
+        raise OSError(_ended_how(failures[0]))
+
+
+def _ended_how(exit_code: int) -> str:
+    if exit_code == -signal.SIGBUS:
+        return "a hashing process was killed by SIGBUS: a file shrank while it was read"
+    if exit_code < 0:
+        return f"a hashing process was killed by {signal.Signals(-exit_code).name}"
+    return f"a hashing process ended with status {exit_code}"
 
 
 def _reap(pid: int, *, kill: bool) -> int:
@@ -424,7 +464,7 @@ def assemble_metainfo(
     *,
     layout: Layout,
     v1_pieces: list[bytes],
-    v2_blocks: dict[str, bytes],
+    v2_piece_roots: dict[str, list[bytes]],
     announce_url: str,
     web_seed_url: str,
     private: bool,
@@ -446,7 +486,7 @@ def assemble_metainfo(
         for entry in layout.files:
             leaf: dict[bytes, object] = {b"length": entry.size}
             if entry.size:
-                root, layer = file_tree_hashes(v2_blocks[entry.path], entry.size, layout.piece_length)
+                root, layer = file_tree_hashes(v2_piece_roots[entry.path], entry.size, layout.piece_length)
                 leaf[b"pieces root"] = root
                 if layer:
                     piece_layers[root] = layer
@@ -517,13 +557,13 @@ def build_torrent(
         files=files, torrent_format=torrent_format, content_name=content_name, is_single_file=is_single_file
     )
     root = content_dir if is_single_file else content_dir / content_name
-    v1_pieces, v2_blocks = hash_content(
+    v1_pieces, v2_piece_roots = hash_content(
         layout=layout, disk_path=lambda path: root / path, known=known, on_piece=on_piece
     )
     return assemble_metainfo(
         layout=layout,
         v1_pieces=v1_pieces,
-        v2_blocks=v2_blocks,
+        v2_piece_roots=v2_piece_roots,
         announce_url=announce_url,
         web_seed_url=web_seed_url,
         private=private,

@@ -99,11 +99,11 @@ def test_it_uses_hashes_known_in_advance_and_reports_every_piece(tmp_path, torre
         files=files, torrent_format=torrent_format, content_name="r", is_single_file=False
     )
     disk = lambda path: content / "r" / path  # noqa: E731
-    pieces, blocks = torrents.hash_content(layout=layout, disk_path=disk)
+    pieces, roots = torrents.hash_content(layout=layout, disk_path=disk)
     owned = layout.owned_pieces("a.bin")
     known = torrents.KnownHashes(
         v1_pieces={p: pieces[p] for p in owned} if layout.has_v1 else {},
-        v2_blocks={"a.bin": blocks["a.bin"]} if layout.has_v2 else {},
+        v2_blocks={"a.bin": torrents.block_hashes_of(disk("a.bin").read_bytes())} if layout.has_v2 else {},
     )
     progress = []
 
@@ -111,7 +111,7 @@ def test_it_uses_hashes_known_in_advance_and_reports_every_piece(tmp_path, torre
         layout=layout, disk_path=disk, known=known, on_piece=lambda d, t: progress.append((d, t))
     )
 
-    assert again == (pieces, blocks)
+    assert again == (pieces, roots)
     assert progress[-1] == (layout.piece_count, layout.piece_count)
     assert progress[0][0] >= len(owned)
 
@@ -177,3 +177,21 @@ def test_it_reports_a_file_that_shrank_while_hashing_in_child_processes(tmp_path
     (tmp_path / "a.bin").write_bytes(os.urandom(1_000_000))
     with pytest.raises(OSError, match="shorter than 3000000 bytes"):
         build_hybrid_in_a_daemonic_worker(str(tmp_path))
+
+
+def test_it_reports_a_file_that_shrank_after_the_hashing_processes_mapped_it(tmp_path):
+    content = tmp_path / "a.bin"
+    content.write_bytes(os.urandom(3_000_000))
+    layout = torrents.plan_layout(
+        files=[torrents.TorrentFile("a.bin", 3_000_000)],
+        torrent_format="hybrid",
+        content_name="a.bin",
+        is_single_file=True,
+    )
+
+    def shrink_before_the_first_piece(done: int, total: int) -> None:
+        if done == 0:
+            content.write_bytes(b"")
+
+    with pytest.raises(OSError, match="SIGBUS: a file shrank while it was read"):
+        torrents.hash_content(layout=layout, disk_path=lambda path: content, on_piece=shrink_before_the_first_piece)
