@@ -240,9 +240,37 @@ class ReleaseDayStats(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["release", "day"], name="one_stats_row_per_release_day")
         ]
+        # The dashboard reads every release's row of today in one look-up.
+        indexes = [models.Index(fields=["day"], name="releasedaystats_day")]
 
     def __str__(self) -> str:
         return f"{self.release_id} on {self.day}"
+
+
+class ReleaseTotals(models.Model):
+    """A release's all-time counters and its swarm as last sampled, one row per release.
+
+    Lists and sorts read these instead of summing a year of ReleaseDayStats or
+    looking up each release's latest SwarmSample. distribution.statistics keeps
+    them up to date where it writes those rows; a release with no row yet has
+    zeros everywhere.
+    """
+
+    release = models.OneToOneField(Release, on_delete=models.CASCADE, primary_key=True, related_name="totals")
+    torrent_fetches = models.PositiveBigIntegerField(default=0)
+    magnet_fetches = models.PositiveBigIntegerField(default=0)
+    completed = models.PositiveBigIntegerField(default=0)
+    http_requests = models.PositiveBigIntegerField(default=0)
+    http_bytes = models.PositiveBigIntegerField(default=0)
+    origin_bytes = models.PositiveBigIntegerField(default=0)
+    reported_uploaded_bytes = models.PositiveBigIntegerField(default=0)
+    reported_downloaded_bytes = models.PositiveBigIntegerField(default=0)
+    seeders = models.PositiveIntegerField(default=0)
+    leechers = models.PositiveIntegerField(default=0)
+    sampled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"totals of {self.release_id}"
 
 
 class SwarmSample(models.Model):

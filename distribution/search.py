@@ -1,9 +1,12 @@
 """Catalogue search: PostgreSQL full-text over product names, versions, notes and file names.
 
-Each table's document is one expression, so that a GIN index on exactly that
-expression answers the match; the query then costs index look-ups instead of
-one ``to_tsvector`` per row. The indexes are ``search_indexes()``, created on
-PostgreSQL by migration 0005 (bench/README.md's catalogue section: their effect).
+Each release's words are one stored ``tsvector``, ``search_document``, which
+PostgreSQL triggers keep up to date whatever writes the release, its files or
+its product (migration 0007), under a GIN index: a search is one index look-up
+for all its words, however many releases match. The product name, version and
+notes weigh A and file names B, so that the best match is a second test on the
+same document. The column is not a model field: only the database writes it.
+
 Words are runs of letters and digits on both sides, so "atlas-2.4.0-linux.iso"
 is found by "atlas", "2.4" or "linux"; each word of the query must be found
 (in any of the four), as a prefix of a word.
@@ -14,76 +17,36 @@ Other databases (SQLite) get a case-insensitive substring match per word.
 import re
 
 from django.db import connection
-from django.db.models import Case, Func, IntegerField, Q, QuerySet, TextField, Value, When
+from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 
-from distribution.models import Product, Release, ReleaseFile
+from distribution.models import Release, ReleaseFile
 
 # Words of a search: letters and digits, as PostgreSQL's regexp [[:alnum:]] sees them.
 _WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 16
-CONFIG = "simple"  # no stemming or stop words: product names and versions are not English
 
 
 def search_words(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:MAX_WORDS]
 
 
-def _words_of(field: str) -> Func:
-    return Func(
-        field,
-        Value("[^[:alnum:]]+"),
-        Value(" "),
-        Value("g"),
-        function="regexp_replace",
-        output_field=TextField(),
-    )
+def _document_matches(words: list[str], weight: str = "") -> RawSQL:
+    """The release's stored document holds every word as a prefix (with ``weight``, in those parts only)."""
+    tsquery = " & ".join(f"{word}:*{weight}" for word in words)
+    document = f'"{Release._meta.db_table}"."search_document"'
+    return RawSQL(f"{document} @@ %s::tsquery", (tsquery,), output_field=BooleanField())
 
 
-def release_document():
-    from django.contrib.postgres.search import SearchVector
-
-    return SearchVector(_words_of("version"), _words_of("notes"), config=CONFIG)
-
-
-def product_document():
-    from django.contrib.postgres.search import SearchVector
-
-    return SearchVector(_words_of("name"), config=CONFIG)
-
-
-def file_document():
-    from django.contrib.postgres.search import SearchVector
-
-    return SearchVector(_words_of("path"), config=CONFIG)
-
-
-def search_indexes() -> list[tuple[str, object]]:
-    """The GIN indexes whose expressions are the documents above: (model name, index) pairs."""
-    from django.contrib.postgres.indexes import GinIndex
-
-    return [
-        ("release", GinIndex(release_document(), name="release_search_document")),
-        ("releasefile", GinIndex(file_document(), name="releasefile_search_document")),
-    ]
-
-
-def _word_matches(word: str) -> tuple[Q, Q]:
-    """(in the product name, version or notes; in a file name) for one word, as a prefix."""
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery
-
-        tsquery = SearchQuery(f"{word}:*", config=CONFIG, search_type="raw")
-        products = Product.objects.annotate(document=product_document()).filter(document=tsquery)
-        texts = Release.objects.annotate(document=release_document()).filter(document=tsquery)
-        files = ReleaseFile.objects.annotate(document=file_document()).filter(document=tsquery)
-        return (
-            Q(product__in=products.values("pk")) | Q(pk__in=texts.values("pk")),
-            Q(pk__in=files.values("release_id")),
-        )
-    return (
-        Q(product__name__icontains=word) | Q(version__icontains=word) | Q(notes__icontains=word),
-        Q(pk__in=ReleaseFile.objects.filter(path__icontains=word).values("release_id")),
-    )
+def _substring_matches(words: list[str]) -> tuple[Q, Q]:
+    """(every word in the product name, version or notes; every word there or in a file name)."""
+    in_text, everywhere = Q(), Q()
+    for word in words:
+        text = Q(product__name__icontains=word) | Q(version__icontains=word) | Q(notes__icontains=word)
+        files = Q(pk__in=ReleaseFile.objects.filter(path__icontains=word).values("release_id"))
+        in_text &= text
+        everywhere &= text | files
+    return in_text, everywhere
 
 
 def search_releases(releases: QuerySet[Release], query: str) -> QuerySet[Release]:
@@ -95,11 +58,10 @@ def search_releases(releases: QuerySet[Release], query: str) -> QuerySet[Release
     words = search_words(query)
     if not words:
         return releases.none().annotate(match=Value(1, output_field=IntegerField()))
-    everywhere, in_text = Q(), Q()
-    for word in words:
-        text, files = _word_matches(word)
-        everywhere &= text | files
-        in_text &= text
+    if connection.vendor == "postgresql":
+        in_text, everywhere = _document_matches(words, weight="A"), _document_matches(words)
+    else:
+        in_text, everywhere = _substring_matches(words)
     return releases.filter(everywhere).annotate(
         match=Case(When(in_text, then=Value(0)), default=Value(1), output_field=IntegerField())
     )

@@ -1,11 +1,9 @@
 """Reads of releases that other components (tracker, seeder, pages) rely on."""
 
-from dataclasses import dataclass
-
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from distribution.models import Product, Release, ReleaseDayStats, ReleaseFile, SwarmSample, Tag, Torrent
+from distribution.models import Product, Release, ReleaseFile, ReleaseTotals, Tag, Torrent
 from distribution.search import search_releases
 
 
@@ -67,10 +65,16 @@ class CatalogueSort:
     )
 
 
+def _total(field: str) -> Coalesce:
+    return Coalesce(f"totals__{field}", Value(0, output_field=IntegerField()))
+
+
+# The sorts on swarm figures join ReleaseTotals; every other query reads a page's
+# figures through subqueries, which PostgreSQL evaluates for that page's rows only.
 _ORDERINGS = {
     CatalogueSort.NEWEST: ("-published_at", "-pk"),
-    CatalogueSort.DOWNLOADS: ("-downloads", "-published_at", "-pk"),
-    CatalogueSort.SEEDERS: ("-seeders", "-leechers", "-published_at", "-pk"),
+    CatalogueSort.DOWNLOADS: (_total("completed").desc(), "-published_at", "-pk"),
+    CatalogueSort.SEEDERS: (_total("seeders").desc(), _total("leechers").desc(), "-published_at", "-pk"),
 }
 
 
@@ -78,18 +82,19 @@ def with_swarm_figures(releases: QuerySet[Release]) -> QuerySet[Release]:
     """Annotate size, file count, completed downloads and the latest seeders/leechers.
 
     Correlated subqueries rather than joins, so that filters on files or tags
-    never multiply rows, and a page costs one query however many releases it shows.
+    never multiply rows and a sorted page evaluates them for its own rows only;
+    the swarm figures are the release's one ReleaseTotals row. A page costs one
+    query however many releases it shows.
     """
-    latest_sample = SwarmSample.objects.filter(release=OuterRef("pk")).order_by("-taken_at")
     files = ReleaseFile.objects.filter(release=OuterRef("pk")).order_by().values("release")
-    completed = ReleaseDayStats.objects.filter(release=OuterRef("pk")).order_by().values("release")
+    totals = ReleaseTotals.objects.filter(release=OuterRef("pk"))
     zero = Value(0, output_field=IntegerField())
     return releases.annotate(
         size=Coalesce(Subquery(files.annotate(total=Sum("size")).values("total")), zero),
         file_count=Coalesce(Subquery(files.annotate(n=Count("pk")).values("n")), zero),
-        downloads=Coalesce(Subquery(completed.annotate(total=Sum("completed")).values("total")), zero),
-        seeders=Coalesce(Subquery(latest_sample.values("seeders")[:1]), zero),
-        leechers=Coalesce(Subquery(latest_sample.values("leechers")[:1]), zero),
+        downloads=Coalesce(Subquery(totals.values("completed")), zero),
+        seeders=Coalesce(Subquery(totals.values("seeders")), zero),
+        leechers=Coalesce(Subquery(totals.values("leechers")), zero),
     )
 
 
@@ -124,32 +129,9 @@ def catalogue_filters() -> tuple[QuerySet[Product], QuerySet[Tag]]:
     return products, tags
 
 
-@dataclass(frozen=True)
-class SwarmNow:
-    seeders: int
-    leechers: int
-    sampled_at: object | None
-    completed: int
-    torrent_fetches: int
-    magnet_fetches: int
-    http_requests: int
-
-
-def release_swarm(release: Release) -> SwarmNow:
-    """The release's latest swarm sample and its all-time counters."""
-    sample = release.swarm_samples.order_by("-taken_at").values("seeders", "leechers", "taken_at").first()
-    totals = release.day_stats.aggregate(
-        completed=Coalesce(Sum("completed"), 0),
-        torrent_fetches=Coalesce(Sum("torrent_fetches"), 0),
-        magnet_fetches=Coalesce(Sum("magnet_fetches"), 0),
-        http_requests=Coalesce(Sum("http_requests"), 0),
-    )
-    return SwarmNow(
-        seeders=sample["seeders"] if sample else 0,
-        leechers=sample["leechers"] if sample else 0,
-        sampled_at=sample["taken_at"] if sample else None,
-        **totals,
-    )
+def release_swarm(release: Release) -> ReleaseTotals:
+    """The release's all-time counters and latest swarm sample (zeros and no ``sampled_at`` before any)."""
+    return ReleaseTotals.objects.filter(release=release).first() or ReleaseTotals(release=release)
 
 
 def can_view_release(user, release: Release) -> bool:

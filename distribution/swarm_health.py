@@ -1,10 +1,11 @@
 """How every active swarm, seeder node and torrent build is doing: the dashboard's and /metrics' reads.
 
-Seeders and leechers are the tracker's latest SwarmSample of each release;
+Seeders and leechers are the tracker's latest sample of each release, as its
+ReleaseTotals row keeps it;
 what the origin does comes from the seeder nodes' heartbeats, as
 seeder.selectors reads them (live nodes only).
-One query reads the few figures of every published release (each correlated
-subquery evaluated once per release); totals, flags and the worst-first order
+Two queries read the few figures of every published release (its totals row
+and today's statistics row); totals, flags and the worst-first order
 are worked out from them here, and only the page's releases are read in full.
 """
 
@@ -16,11 +17,10 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
+    F,
     IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
@@ -28,7 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from distribution.models import Release, ReleaseDayStats, SwarmSample
+from distribution.models import Release, ReleaseDayStats, ReleaseTotals
 from seeder import selectors as seeder_selectors
 from seeder.models import SeederNode, Seeding, alive_since
 
@@ -76,24 +76,29 @@ class SwarmState:
 
 def swarm_states() -> list[SwarmState]:
     """Every published release's swarm, worst first (then most leechers, then newest)."""
-    latest_sample = SwarmSample.objects.filter(release=OuterRef("pk")).order_by("-taken_at")
-    today = ReleaseDayStats.objects.filter(release=OuterRef("pk"), day=timezone.now().date()).order_by()
     zero = Value(0, output_field=IntegerField())
     rows = (
         Release.objects.filter(status=Release.Status.PUBLISHED)
-        .annotate(
-            seeders=Coalesce(Subquery(latest_sample.values("seeders")[:1]), zero),
-            leechers=Coalesce(Subquery(latest_sample.values("leechers")[:1]), zero),
-            completed_today=Coalesce(Subquery(today.values("completed")[:1]), zero),
-        )
+        .annotate(seeders=Coalesce("totals__seeders", zero), leechers=Coalesce("totals__leechers", zero))
         .order_by("-published_at", "-pk")
-        .values_list("pk", "seeders", "leechers", "completed_today")
+        .values_list("pk", "seeders", "leechers")
+    )
+    completed_today = dict(
+        ReleaseDayStats.objects.filter(day=timezone.now().date()).values_list("release_id", "completed")
     )
     ours = seeder_selectors.live_seeders_per_release()
     broken = seeder_selectors.unhealthy_releases()
     states = [
-        SwarmState(pk, seeders, leechers, completed, ours.get(pk, 0), pk in broken, broken.get(pk, ""))
-        for pk, seeders, leechers, completed in rows
+        SwarmState(
+            pk,
+            seeders,
+            leechers,
+            completed_today.get(pk, 0),
+            ours.get(pk, 0),
+            pk in broken,
+            broken.get(pk, ""),
+        )
+        for pk, seeders, leechers in rows
     ]
     # Stable sort: within a health and a leecher count, the newest stays first.
     states.sort(key=lambda state: (state.health, -state.leechers))
@@ -102,11 +107,10 @@ def swarm_states() -> list[SwarmState]:
 
 def swarm_details(states: list[SwarmState]) -> list[Release]:
     """The releases of these states, in their order, with product, last sample time and ``swarm``."""
-    latest_sample = SwarmSample.objects.filter(release=OuterRef("pk")).order_by("-taken_at")
     releases = (
         Release.objects.filter(pk__in=[state.release_id for state in states])
         .select_related("product")
-        .annotate(sampled_at=Subquery(latest_sample.values("taken_at")[:1]))
+        .annotate(sampled_at=F("totals__sampled_at"))
     )
     by_id = {release.pk: release for release in releases}
     details = []
@@ -202,4 +206,4 @@ def build_queue_length() -> int | None:
 
 
 def all_time_counters(fields: list[str]) -> dict[str, int]:
-    return ReleaseDayStats.objects.aggregate(**{field: Coalesce(Sum(field), 0) for field in fields})
+    return ReleaseTotals.objects.aggregate(**{field: Coalesce(Sum(field), 0) for field in fields})

@@ -2,14 +2,16 @@
 
 The announce path only adds to counters in the store (memory or Redis); this
 module takes them (atomically, so two flushes never count the same announce
-twice) and writes them with ``distribution.statistics.add_release_counts``,
+twice) and writes them with ``distribution.statistics.add_counts_of_releases``,
 plus one ``SwarmSample`` per swarm that has peers or was announced to since
-the previous flush. With Redis the Celery beat task ``tracker.flush_statistics``
-calls ``flush_statistics``; with the memory store runtracker does, on its
-database thread, every FANOUT_TRACKER_STATS_FLUSH_SECONDS.
+the previous flush (``record_swarm_samples``, which also makes it the
+release's current seeders and leechers). With Redis the Celery beat task
+``tracker.flush_statistics`` calls ``flush_statistics``; with the memory store
+runtracker does, on its database thread, every FANOUT_TRACKER_STATS_FLUSH_SECONDS.
 """
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 import redis
@@ -18,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from distribution.models import Release, SwarmSample
-from distribution.statistics import add_release_counts
+from distribution.statistics import add_counts_of_releases, record_swarm_samples
 from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmStatistics, SwarmStore
 
 
@@ -41,25 +43,20 @@ def write_statistics(taken: Sequence[SwarmStatistics]) -> int:
         return 0
     existing = set(Release.objects.filter(id__in={t.swarm_id for t in taken}).values_list("id", flat=True))
     now = timezone.now()
-    day = now.date()
+    counts: dict[int, Counter[str]] = {}
     samples = []
+    for t in taken:
+        if t.swarm_id not in existing:  # a release deleted since
+            continue
+        counts.setdefault(t.swarm_id, Counter()).update(
+            completed=t.completed, reported_uploaded_bytes=t.uploaded, reported_downloaded_bytes=t.downloaded
+        )
+        samples.append(
+            SwarmSample(release_id=t.swarm_id, taken_at=now, seeders=t.seeders, leechers=t.leechers)
+        )
     with transaction.atomic():
-        for t in taken:
-            if t.swarm_id not in existing:  # a release deleted since
-                continue
-            add_release_counts(
-                release_id=t.swarm_id,
-                counts={
-                    "completed": t.completed,
-                    "reported_uploaded_bytes": t.uploaded,
-                    "reported_downloaded_bytes": t.downloaded,
-                },
-                day=day,
-            )
-            samples.append(
-                SwarmSample(release_id=t.swarm_id, taken_at=now, seeders=t.seeders, leechers=t.leechers)
-            )
-        SwarmSample.objects.bulk_create(samples, batch_size=1000)
+        add_counts_of_releases(counts, day=now.date())
+        record_swarm_samples(samples)
     return len(samples)
 
 

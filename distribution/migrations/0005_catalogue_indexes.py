@@ -3,7 +3,38 @@
 from django.conf import settings
 from django.db import migrations, models
 
-from distribution.search import search_indexes
+
+def _words_of(field: str):
+    from django.db.models import Func, TextField, Value
+
+    return Func(
+        field,
+        Value("[^[:alnum:]]+"),
+        Value(" "),
+        Value("g"),
+        function="regexp_replace",
+        output_field=TextField(),
+    )
+
+
+def search_indexes():
+    """GIN indexes on the documents distribution/search.py matched when this was written (0007 drops them)."""
+    from django.contrib.postgres.indexes import GinIndex
+    from django.contrib.postgres.search import SearchVector
+
+    return [
+        (
+            "release",
+            GinIndex(
+                SearchVector(_words_of("version"), _words_of("notes"), config="simple"),
+                name="release_search_document",
+            ),
+        ),
+        (
+            "releasefile",
+            GinIndex(SearchVector(_words_of("path"), config="simple"), name="releasefile_search_document"),
+        ),
+    ]
 
 
 def create_search_indexes(apps, schema_editor):

@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 from distribution.models import SwarmSample
-from distribution.statistics import add_release_counts
+from distribution.statistics import add_release_counts, record_swarm_samples
 from tests.distribution.catalogue_data import make_release
 from tests.factories import ProductFactory
 
@@ -99,7 +99,7 @@ def test_search_open_and_download_a_torrent(page, live_server):
         files=(("atlas-2.4.0.iso", 700 * 1024**2), ("README.txt", 2048)),
     )
     make_release(product=ProductFactory(name="Zephyr", slug="zephyr"), version="1.0")
-    SwarmSample.objects.create(release=release, seeders=5, leechers=2)
+    record_swarm_samples([SwarmSample(release=release, seeders=5, leechers=2)])
 
     page.goto("/")
     screenshot(page, "catalogue")

@@ -5,7 +5,7 @@ import yaml
 from django.urls import reverse
 
 from distribution.models import Release, SwarmSample
-from distribution.statistics import add_release_counts
+from distribution.statistics import add_release_counts, record_swarm_samples
 from tests.distribution.catalogue_data import make_release
 from tests.factories import ProductFactory, ReleaseFactory
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_lists_releases_with_their_figures(client):
     release = make_release(version="2.0", files=(("a.iso", 100), ("b.txt", 23)), tags=("stable",))
-    SwarmSample.objects.create(release=release, seeders=3, leechers=1)
+    record_swarm_samples([SwarmSample(release=release, seeders=3, leechers=1)])
     add_release_counts(release_id=release.pk, counts={"completed": 9})
 
     body = client.get("/api/releases/").json()

@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from distribution.models import Release, SwarmSample
-from distribution.statistics import add_release_counts
+from distribution.models import Release, ReleaseFile, SwarmSample
+from distribution.statistics import add_release_counts, record_swarm_samples
 from tests.distribution.catalogue_data import make_release
 from tests.factories import ProductFactory, ReleaseFactory
 
@@ -24,9 +24,12 @@ def rows(page: str) -> int:
 
 def test_it_shows_size_date_swarm_and_downloads_of_each_release(client):
     release = make_release(files=(("a.iso", 3 * 1024**3), ("b.txt", 1024**3)), version="2.0")
-    SwarmSample.objects.create(release=release, seeders=7, leechers=3, taken_at=timezone.now())
-    SwarmSample.objects.create(
-        release=release, seeders=1, leechers=1, taken_at=timezone.now() - datetime.timedelta(hours=1)
+    an_hour_ago = timezone.now() - datetime.timedelta(hours=1)
+    record_swarm_samples(
+        [
+            SwarmSample(release=release, seeders=7, leechers=3, taken_at=timezone.now()),
+            SwarmSample(release=release, seeders=1, leechers=1, taken_at=an_hour_ago),
+        ]
     )
     add_release_counts(release_id=release.pk, counts={"completed": 40})
     add_release_counts(
@@ -82,8 +85,8 @@ def test_it_sorts_by_newest_most_downloaded_and_most_seeded(client):
     seeded = make_release(version="seeded", published_at=now - datetime.timedelta(days=1))
     add_release_counts(release_id=popular.pk, counts={"completed": 100})
     add_release_counts(release_id=old.pk, counts={"completed": 5})
-    SwarmSample.objects.create(release=seeded, seeders=50, leechers=0)
-    SwarmSample.objects.create(release=old, seeders=3, leechers=9)
+    record_swarm_samples([SwarmSample(release=seeded, seeders=50, leechers=0)])
+    record_swarm_samples([SwarmSample(release=old, seeders=3, leechers=9)])
 
     def order(sort: str) -> list[str]:
         page = client.get("/", {"sort": sort}).content.decode()
@@ -129,7 +132,7 @@ def test_it_runs_the_same_number_of_queries_whatever_the_number_of_releases(
     def add(count: int) -> None:
         for _ in range(count):
             release = make_release(product=atlas, tags=("stable", "lts"), files=(("a/x.bin", 1), ("a/y", 2)))
-            SwarmSample.objects.create(release=release, seeders=1, leechers=2)
+            record_swarm_samples([SwarmSample(release=release, seeders=1, leechers=2)])
             add_release_counts(release_id=release.pk, counts={"completed": 1})
 
     add(2)
@@ -156,3 +159,24 @@ def test_a_search_lists_name_version_and_notes_matches_before_file_name_matches(
     assert page.index(f"{by_name.get_absolute_url()}") < page.index(f"{by_file.get_absolute_url()}")
     newest = client.get("/", {"q": "orbit", "sort": "newest"}).content.decode()
     assert newest.index(f"{by_file.get_absolute_url()}") < newest.index(f"{by_name.get_absolute_url()}")
+
+
+def test_a_search_finds_files_added_and_names_changed_after_the_release_was_made(client):
+    product = ProductFactory(name="Quasar", slug="quasar")
+    release = make_release(product=product, version="5.0", files=(("first.bin", 1),), notes="plain")
+
+    def found(query: str) -> bool:
+        return "<strong>5.0</strong>" in listing(client.get("/", {"q": query}).content.decode())
+
+    ReleaseFile.objects.create(release=release, path="extras/walrus-manual.pdf", size=3)
+    assert found("walrus") and found("quasar first")
+    ReleaseFile.objects.filter(release=release, path="first.bin").update(path="renamed.bin")
+    assert found("renamed") and not found("first")
+    ReleaseFile.objects.filter(release=release, path="extras/walrus-manual.pdf").delete()
+    assert not found("walrus")
+    product.name = "Pulsar"
+    product.save()
+    assert found("pulsar 5") and not found("quasar")
+    release.notes = "now with kangaroos"
+    release.save()
+    assert found("kangaroo") and not found("plain")

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from distribution.models import Release, ReleaseDayStats, SwarmSample
-from distribution.statistics import add_release_counts
+from distribution.statistics import add_release_counts, record_swarm_samples
 from tests.distribution.catalogue_data import make_release, pieces_root_of
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def test_it_offers_torrent_magnet_and_http_downloads_with_help(client):
 
 def test_it_shows_the_live_swarm(client):
     release = make_release()
-    SwarmSample.objects.create(release=release, seeders=12, leechers=4, taken_at=timezone.now())
+    record_swarm_samples([SwarmSample(release=release, seeders=12, leechers=4, taken_at=timezone.now())])
     add_release_counts(release_id=release.pk, counts={"completed": 31, "torrent_fetches": 9})
 
     page = client.get(release.get_absolute_url()).content.decode()

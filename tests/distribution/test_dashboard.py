@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from distribution.models import Release, SwarmSample
-from distribution.statistics import add_release_counts
+from distribution.statistics import add_release_counts, record_swarm_samples
 from seeder.models import SeederNode, Seeding
 from tests.distribution.catalogue_data import make_release
 from tests.factories import ReleaseFactory
@@ -46,8 +46,8 @@ def test_it_shows_each_swarm_with_its_flags(client, admin_user, node):
     seeded_by(node, healthy)
     seeded_by(node, stalled)
     seeded_by(node, broken, state=Seeding.State.ERROR, error="payload.bin: No such file")
-    SwarmSample.objects.create(release=healthy, seeders=9, leechers=4)
-    SwarmSample.objects.create(release=stalled, seeders=0, leechers=6)
+    record_swarm_samples([SwarmSample(release=healthy, seeders=9, leechers=4)])
+    record_swarm_samples([SwarmSample(release=stalled, seeders=0, leechers=6)])
     add_release_counts(release_id=healthy.pk, counts={"completed": 17})
     add_release_counts(
         release_id=healthy.pk,
@@ -94,7 +94,7 @@ def test_it_refreshes_its_panel_with_htmx(client, admin_user):
     assert "vendor/htmx/htmx.min.js" in page
     assert f'hx-get="{reverse("dashboard-panel")}"' in page and 'hx-trigger="every' in page
 
-    SwarmSample.objects.create(release=release, seeders=0, leechers=1)
+    record_swarm_samples([SwarmSample(release=release, seeders=0, leechers=1)])
     panel = client.get(reverse("dashboard-panel")).content.decode()
     assert panel.lstrip().startswith("<div") and "<html" not in panel
     assert 'data-testid="total-leechers">1<' in panel
@@ -107,7 +107,7 @@ def test_it_runs_a_fixed_number_of_queries(client, admin_user, node, django_asse
         for _ in range(count):
             release = make_release()
             seeded_by(node, release)
-            SwarmSample.objects.create(release=release, seeders=1, leechers=1)
+            record_swarm_samples([SwarmSample(release=release, seeders=1, leechers=1)])
             add_release_counts(release_id=release.pk, counts={"completed": 1})
             ReleaseFactory(status=Release.Status.FAILED, failure_reason="x")
             SeederNode.objects.create(name=f"node-{release.pk}", listen_port=1, version="1")

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from distribution.models import Release, SwarmSample
-from distribution.statistics import add_release_counts
+from distribution.statistics import add_release_counts, record_swarm_samples
 from seeder.models import SeederNode, Seeding
 from tests.distribution.catalogue_data import make_release
 from tests.factories import ReleaseFactory
@@ -49,8 +49,8 @@ def test_it_reports_swarms_peers_origin_bytes_builds_and_nodes(client, admin_use
     first, second = make_release(), make_release()
     make_release(visibility=Release.Visibility.PRIVATE)
     Seeding.objects.create(node=node, release=first, state=Seeding.State.SEEDING)
-    SwarmSample.objects.create(release=first, seeders=4, leechers=2)
-    SwarmSample.objects.create(release=second, seeders=0, leechers=3)
+    record_swarm_samples([SwarmSample(release=first, seeders=4, leechers=2)])
+    record_swarm_samples([SwarmSample(release=second, seeders=0, leechers=3)])
     add_release_counts(
         release_id=first.pk, counts={"origin_bytes": 500, "completed": 6, "torrent_fetches": 2}
     )

@@ -6,7 +6,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from distribution.models import ReleaseDayStats, SwarmSample
+from distribution.models import ReleaseDayStats, ReleaseTotals, SwarmSample
 from tests.libtorrent_peers import wait_until
 from tests.tracker.conftest import announce_query, info_hash, publish_release, redis_url
 from tests.tracker.test_runtracker import fetch
@@ -95,6 +95,27 @@ def test_it_writes_counts_per_release_and_day_and_samples_swarms():
     samples = SwarmSample.objects.filter(release=release).order_by("taken_at", "id")
     assert [(s.seeders, s.leechers) for s in samples] == [(5, 6), (4, 6)]
     assert timezone.now() - samples[0].taken_at < datetime.timedelta(minutes=1)
+
+
+@pytest.mark.django_db
+def test_each_flush_updates_the_releases_totals_and_current_swarm():
+    release = publish_release("1.0", v1=info_hash("totals"))
+    write_statistics([SwarmStatistics(release.pk, 2, 300, 400, 5, 6)])
+    write_statistics([SwarmStatistics(release.pk, 1, 10, 0, 0, 3)])
+
+    totals = ReleaseTotals.objects.get(release=release)
+    assert (totals.completed, totals.reported_uploaded_bytes) == (3, 310)
+    assert (totals.seeders, totals.leechers) == (0, 3)
+    assert totals.sampled_at == SwarmSample.objects.filter(release=release).latest("taken_at").taken_at
+
+
+@pytest.mark.django_db
+def test_a_swarm_taken_twice_in_one_flush_adds_both():
+    release = publish_release("1.0", v1=info_hash("twice"))
+    twice = [SwarmStatistics(release.pk, 2, 30, 40, 1, 1), SwarmStatistics(release.pk, 1, 5, 0, 2, 0)]
+    write_statistics(twice)
+    assert ReleaseDayStats.objects.get(release=release).completed == 3
+    assert ReleaseTotals.objects.get(release=release).reported_uploaded_bytes == 35
 
 
 @pytest.mark.django_db
