@@ -6,7 +6,7 @@ whose status the server answers before closing the connection. The buffer
 of a connection is bounded by ``MAX_HEAD_BYTES``.
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_HEAD_BYTES = 8192
 
@@ -29,8 +29,7 @@ class HttpError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHead:
+class RequestHead(NamedTuple):
     method: bytes
     path: bytes
     # Raw, still percent-encoded, without the "?".
@@ -72,13 +71,16 @@ class RequestReader:
         return parse_head(buffer[start:end])
 
 
+_HEADERS_READ = frozenset((b"connection", b"x-forwarded-for", b"transfer-encoding", b"content-length"))
+
+
 def parse_head(head: bytes) -> RequestHead:
     """Parse a request line and headers (without the final blank line)."""
     request_line, _, header_block = head.partition(b"\r\n")
-    parts = request_line.split(b" ")
-    if len(parts) != 3:
-        raise HttpError(400, "malformed request line")
-    method, target, version = parts
+    try:
+        method, target, version = request_line.split(b" ")
+    except ValueError:
+        raise HttpError(400, "malformed request line") from None
     if version == b"HTTP/1.1":
         keep_alive = True
     elif version == b"HTTP/1.0":
@@ -96,6 +98,8 @@ def parse_head(head: bytes) -> RequestHead:
             if not colon or not name or name != name.strip():
                 raise HttpError(400, "malformed header")
             name = name.lower()
+            if name not in _HEADERS_READ:
+                continue
             if name == b"connection":
                 tokens = value.lower()
                 if b"close" in tokens:
@@ -105,7 +109,7 @@ def parse_head(head: bytes) -> RequestHead:
             elif name == b"x-forwarded-for":
                 value = value.strip()
                 forwarded_for = value if forwarded_for is None else forwarded_for + b"," + value
-            elif name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            elif name == b"transfer-encoding" or value.strip() != b"0":  # content-length
                 # We never read a body, so we could not tell where the next request starts.
                 raise HttpError(400, "request body not supported")
     path, _, query = target.partition(b"?")

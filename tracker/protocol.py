@@ -7,6 +7,7 @@ The servers and the swarm store are adapters around it; nothing here touches
 a socket, a clock or a database.
 """
 
+import binascii
 import hashlib
 import socket
 import struct
@@ -91,52 +92,54 @@ def failure_response(reason: str) -> bytes:
 
 def parse_announce(query: bytes) -> AnnounceRequest:
     """Parse the raw query string of an HTTP announce (no leading ``?``)."""
-    info_hash = peer_id = port = left = None
-    uploaded = downloaded = 0
-    event = Event.NONE
-    numwant = DEFAULT_NUMWANT
-    compact = True
-    no_peer_id = False
+    # One pass into a dict (a repeated field: the last one counts), then the fields by name.
+    fields = {}
     for field in query.split(b"&"):
         name, _, value = field.partition(b"=")
-        if name == b"info_hash":
-            info_hash = _unquote(value)
-        elif name == b"peer_id":
-            peer_id = _unquote(value)
-        elif name == b"port":
-            port = _count(value, "port")
-        elif name == b"left":
-            left = _count(value, "left")
-        elif name == b"uploaded":
-            uploaded = _count(value, "uploaded")
-        elif name == b"downloaded":
-            downloaded = _count(value, "downloaded")
-        elif name == b"event":
-            event = _EVENTS.get(value)
-            if event is None:
-                raise TrackerError("invalid event")
-        elif name == b"numwant":
-            numwant = _numwant(value)
-        elif name == b"compact":
-            compact = value != b"0"
-        elif name == b"no_peer_id":
-            no_peer_id = value == b"1"
+        fields[name] = value
+    get = fields.get
+    info_hash = get(b"info_hash")
     if info_hash is None:
         raise TrackerError("missing info_hash")
+    info_hash = _unquote(info_hash)
     if len(info_hash) != 20:
         raise TrackerError("info_hash must be 20 bytes")
+    peer_id = get(b"peer_id")
     if peer_id is None:
         raise TrackerError("missing peer_id")
+    peer_id = _unquote(peer_id)
     if len(peer_id) != 20:
         raise TrackerError("peer_id must be 20 bytes")
+    port = get(b"port")
     if port is None:
         raise TrackerError("missing port")
+    port = _count(port, "port")
     if not 0 < port < 65536:
         raise TrackerError("invalid port")
+    left = get(b"left")
     if left is None:
         raise TrackerError("missing left")
+    left = _count(left, "left")
+    uploaded = get(b"uploaded")
+    uploaded = 0 if uploaded is None else _count(uploaded, "uploaded")
+    downloaded = get(b"downloaded")
+    downloaded = 0 if downloaded is None else _count(downloaded, "downloaded")
+    event = _EVENTS.get(get(b"event", b""))
+    if event is None:
+        raise TrackerError("invalid event")
+    numwant = get(b"numwant")
+    numwant = DEFAULT_NUMWANT if numwant is None else _numwant(numwant)
     return AnnounceRequest(
-        info_hash, peer_id, port, uploaded, downloaded, left, event, numwant, compact, no_peer_id
+        info_hash,
+        peer_id,
+        port,
+        uploaded,
+        downloaded,
+        left,
+        event,
+        numwant,
+        get(b"compact") != b"0",
+        get(b"no_peer_id") == b"1",
     )
 
 
@@ -260,8 +263,8 @@ def _unquote(value: bytes) -> bytes:
     # Most clients escape every byte of an info_hash: decode those in C.
     if len(value) == 60 and value[::3] == _ALL_ESCAPED:
         try:
-            return bytes.fromhex(value.replace(b"%", b"").decode("ascii"))
-        except ValueError:
+            return binascii.unhexlify(value.replace(b"%", b""))
+        except binascii.Error:
             pass
     # Form encoding: "+" is a space, as Python's urlencode and Go's QueryEscape
     # write it; libtorrent escapes a real "+" as %2B.
@@ -278,6 +281,8 @@ def _count(value: bytes, name: str) -> int:
 
 
 def _numwant(value: bytes) -> int:
+    if value.isdigit() and len(value) <= 20:
+        return min(int(value), MAX_NUMWANT)
     if value.startswith(b"-") and value[1:].isdigit():
         # Some clients send -1 for "the tracker's default".
         return DEFAULT_NUMWANT

@@ -108,14 +108,12 @@ class Tracker:
         try:
             request = protocol.parse_announce(query)
             if request.compact:
-                compact = self.announce_compact(request, protocol.pack_address(client_ip), passkey)
+                compact = self.store.announce_compact(
+                    *self._announce_arguments(request, protocol.pack_address(client_ip), passkey)
+                )
+                # CompactAnnounceResult's fields are the answer's first arguments, in order.
                 return protocol.compact_announce_response(
-                    compact.complete,
-                    compact.incomplete,
-                    compact.peers4,
-                    compact.peers6,
-                    interval=self.interval,
-                    min_interval=self.min_interval,
+                    *compact, interval=self.interval, min_interval=self.min_interval
                 )
             result = self.announce(request, protocol.pack_address(client_ip), passkey)
         except TrackerError as error:

@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import hiredis
 import redis
 from hiredis import pack_command
 
@@ -242,20 +243,29 @@ class _Swarm:
     def pick_compact(self, asker: _Entry, numwant: int) -> tuple[bytes, bytes]:
         """What ``pick`` picks, as compact IPv4 and IPv6 endpoints joined: list slices, no per-peer code."""
         leechers = self.leecher_endpoints
-        seeders: list[bytes] = [] if asker.seeding else self.seeder_endpoints
+        if asker.seeding:
+            # Not among the leechers, and gets no seeders.
+            seeders: list[bytes] = []
+            mine = -1
+        else:
+            seeders = self.seeder_endpoints
+            mine = asker.slot  # its place in leechers + seeders
         total = len(leechers) + len(seeders)
-        wanted = numwant + 1
+        wanted = numwant if mine < 0 else numwant + 1
         if total <= wanted:
             run = leechers + seeders
+            if mine >= 0:
+                del run[mine]
         else:
             start = int(random.random() * total)
-            run = _run(leechers, seeders, start, min(start + wanted, total))
-            if start + wanted > total:
-                run += _run(leechers, seeders, 0, start + wanted - total)
-        mine = asker.peer.endpoint
-        if mine in run:  # endpoints are unique in a swarm: only the asker's can match
-            run.remove(mine)
-        del run[numwant:]
+            stop = start + wanted
+            run = _run(leechers, seeders, start, min(stop, total))
+            if stop > total:
+                run += _run(leechers, seeders, 0, stop - total)
+            if mine >= 0:
+                # Drop the asker if the run holds it, else the one picked in case it did.
+                offset = (mine - start) % total
+                del run[offset if offset < wanted else numwant]
         joined = b"".join(run)
         if len(joined) == 6 * len(run):
             return joined, b""
@@ -407,7 +417,9 @@ end
 
 # KEYS: seeders, leechers (sorted sets: endpoint by expiry time), ids (hash:
 # endpoint -> the 20-byte peer id followed by "<uploaded>,<downloaded>", the
-# totals it last reported), downloaded (counter), stats (hash: completed,
+# totals it last reported; plus two fields no endpoint is named like: "next",
+# a time no peer expires before (early, never late), and "renewed", when the
+# keys' lifetime was last set), downloaded (counter), stats (hash: completed,
 # uploaded, downloaded since the last take), live (set of swarm ids with peers
 # or announces since the last take; shared by all swarms).
 # ARGV: endpoint, peer id, event, seeding (1/0), numwant, now, ttl, a random
@@ -415,6 +427,9 @@ end
 # swarm id, compact (1/0).
 # Returns {seeders, leechers, endpoint, peer id, endpoint, peer id, ...}, or
 # when compact {seeders, leechers, IPv4 endpoints joined, IPv6 endpoints joined}.
+# Each redis.call costs Redis a few µs beyond the command itself, so the
+# common announce makes as few as it can: expiry and key lifetimes are only
+# looked at when "next" and "renewed" say they are due.
 _ANNOUNCE_LUA = (
     _EXPIRE_LUA
     + """
@@ -422,15 +437,19 @@ local seeders, leechers, ids, downloaded = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local endpoint, peer_id, event, seeding = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == "1"
 local numwant, now, ttl, luck = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local stats, totals = KEYS[5], ARGV[9] .. "," .. ARGV[10]
+local known = redis.call("HMGET", ids, endpoint, "next", "renewed")
+local previous, next_expiry, renewed = known[1], tonumber(known[2]), tonumber(known[3])
 
 -- 1. Forget the peers not heard from within the TTL.
-expire(seeders, ids, now)
-expire(leechers, ids, now)
+local expiry_due = not next_expiry or next_expiry <= now
+if expiry_due then
+  expire(seeders, ids, now)
+  expire(leechers, ids, now)
+end
 
 -- 2. Statistics: the growth of the peer's totals (all of them for a new peer;
 -- a total that went down is a client that started counting again).
 local uploaded, downloaded_bytes = tonumber(ARGV[9]), tonumber(ARGV[10])
-local previous = redis.call("HGET", ids, endpoint)
 if previous then
   local comma = string.find(previous, ",", 21, true)
   if comma then
@@ -442,7 +461,9 @@ if previous then
 end
 if uploaded > 0 then redis.call("HINCRBY", stats, "uploaded", uploaded) end
 if downloaded_bytes > 0 then redis.call("HINCRBY", stats, "downloaded", downloaded_bytes) end
-redis.call("SADD", KEYS[6], ARGV[11])
+-- A known peer's swarm has peers, so it is live already: taking the
+-- statistics drops only swarms left without peers (and their peers' ids).
+if not previous then redis.call("SADD", KEYS[6], ARGV[11]) end
 
 -- 3. Record this announce.
 if event == 3 then
@@ -457,16 +478,41 @@ if event == 1 and not redis.call("ZSCORE", seeders, endpoint) then
 end
 local mine, other = leechers, seeders
 if seeding then mine, other = seeders, leechers end
-redis.call("ZREM", other, endpoint)
+if previous then redis.call("ZREM", other, endpoint) end
 redis.call("ZADD", mine, now + ttl, endpoint)
-redis.call("HSET", ids, endpoint, peer_id .. totals)
--- A swarm nobody announces to any more disappears with its last peer.
-for _, key in ipairs({seeders, leechers, ids}) do
-  redis.call("EXPIRE", key, math.ceil(ttl))
+local fields = {endpoint, peer_id .. totals}
+if expiry_due then
+  -- The soonest expiry left (this peer's at the latest).
+  next_expiry = now + ttl
+  for _, group in ipairs({seeders, leechers}) do
+    local first = redis.call("ZRANGE", group, 0, 0, "WITHSCORES")
+    if first[2] then next_expiry = math.min(next_expiry, tonumber(first[2])) end
+  end
+  fields[#fields + 1] = "next"
+  fields[#fields + 1] = next_expiry
+end
+-- A swarm nobody announces to any more disappears, at most two TTLs after
+-- its last announce: the keys live 2 TTLs from "renewed", renewed once it is
+-- a TTL/2 old, so they outlast every peer added meanwhile.
+local lifetime = math.ceil(2 * ttl)
+local renew = not renewed or now - renewed >= ttl / 2
+if renew then
+  fields[#fields + 1] = "renewed"
+  fields[#fields + 1] = now
+end
+redis.call("HSET", ids, unpack(fields))
+if renew then
+  for _, key in ipairs({seeders, leechers, ids}) do
+    redis.call("EXPIRE", key, lifetime)
+  end
 end
 
 -- 4. Pick peers: a seed gets leechers only, a leecher a uniform mix of both.
 local seeder_count, leecher_count = redis.call("ZCARD", seeders), redis.call("ZCARD", leechers)
+if (seeding and seeder_count or leecher_count) == 1 then
+  -- Its first peer since it emptied: the key is new and has no lifetime yet.
+  redis.call("EXPIRE", mine, lifetime)
+end
 local picked = {}
 local take_seeders, take_leechers = 0, leecher_count
 if not seeding then
@@ -479,21 +525,38 @@ if not seeding then
   end
 end
 take_leechers = math.min(take_leechers, numwant)
-if take_seeders > 0 then
-  picked = redis.call("ZRANDMEMBER", seeders, take_seeders)
-end
-if take_leechers > 0 then
-  -- One more than needed, in case the asker is among them.
-  local added = 0
-  for _, member in ipairs(redis.call("ZRANDMEMBER", leechers, take_leechers + 1)) do
-    if member ~= endpoint and added < take_leechers then
-      picked[#picked + 1] = member
-      added = added + 1
+local chosen = take_seeders > 0 and redis.call("ZRANDMEMBER", seeders, take_seeders) or {}
+-- One leecher more than needed, in case the asker is among them.
+local extra = take_leechers > 0 and redis.call("ZRANDMEMBER", leechers, take_leechers + 1) or {}
+if ARGV[12] == "1" then
+  -- Compact, and every endpoint the asker's size (one address family, the
+  -- usual swarm): join them, then cut the asker, or else the spare leecher,
+  -- out of the joined string, without a Lua loop over the peers.
+  local size = #endpoint
+  local from_seeders, from_leechers = table.concat(chosen), table.concat(extra)
+  if #from_seeders == size * #chosen and #from_leechers == size * #extra then
+    local at = string.find(from_leechers, endpoint, 1, true)
+    while at and (at - 1) % size ~= 0 do
+      at = string.find(from_leechers, endpoint, at + 1, true)
     end
+    if at then
+      from_leechers = string.sub(from_leechers, 1, at - 1) .. string.sub(from_leechers, at + size)
+    else
+      from_leechers = string.sub(from_leechers, 1, size * take_leechers)
+    end
+    if size == 6 then return {seeder_count, leecher_count, from_seeders .. from_leechers, ""} end
+    return {seeder_count, leecher_count, "", from_seeders .. from_leechers}
+  end
+end
+local picked, added = chosen, 0
+for _, member in ipairs(extra) do
+  if member ~= endpoint and added < take_leechers then
+    picked[#picked + 1] = member
+    added = added + 1
   end
 end
 if ARGV[12] == "1" then
-  -- Compact: the endpoints joined, IPv4 and IPv6 apart; no peer ids to look up.
+  -- IPv4 and IPv6 apart; no peer ids to look up.
   local v4, v6 = {}, {}
   for _, member in ipairs(picked) do
     if #member == 6 then v4[#v4 + 1] = member else v6[#v6 + 1] = member end
@@ -556,8 +619,12 @@ return taken
 )
 
 
+def _reply_reader() -> hiredis.Reader:
+    return hiredis.Reader(protocolError=hiredis.ProtocolError, replyError=redis.ResponseError)
+
+
 class RedisSwarmStore(SwarmStore):
-    """Swarms in Redis, shared by every tracker process; one round trip per announce.
+    """Swarms in Redis, shared by every tracker process; one round trip per batch of announces.
 
     Each swarm is four keys under ``prefix``, with the swarm id as hash tag so
     that a Redis Cluster keeps them on one node.
@@ -574,6 +641,8 @@ class RedisSwarmStore(SwarmStore):
         self._scrape = client.register_script(_SCRAPE_LUA)
         self._take_statistics = client.register_script(_TAKE_STATISTICS_LUA)
         self._outage_logged_at = -math.inf
+        self._announce_connection = client.connection_pool.make_connection()
+        self._announce_reader = _reply_reader()
 
     batches = True
 
@@ -671,24 +740,37 @@ class RedisSwarmStore(SwarmStore):
         return replies
 
     def _pipeline(self, commands: list[tuple]) -> list:
-        """Send the commands in one write and read their replies: redis-py's pipeline without its
-        per-command Python (hiredis packs the commands in C); an error reply is returned, not raised."""
-        pool = self.client.connection_pool
-        connection = pool.get_connection()
+        """Send the commands in one write and read their replies; an error reply is returned, not raised.
+
+        On a connection of its own, read with a hiredis reader straight from
+        its socket: redis-py's pipeline costs several µs of Python per reply
+        and a poll per checkout, more than an announce's own work.
+        """
+        connection = self._announce_connection
         try:
-            connection.send_packed_command([b"".join([pack_command(command) for command in commands])])
+            connection.connect()  # once, and again after a failure
+            sock = connection._sock
+            sock.sendall(b"".join([pack_command(command) for command in commands]))
+            reader = self._announce_reader
             replies = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.exceptions.ResponseError as error:
-                    replies.append(error)
-        except BaseException:
-            # The replies still due would be read by the next user of this connection.
+            while len(replies) < len(commands):
+                reply = reader.gets()
+                if reply is False:
+                    data = sock.recv(262144)
+                    if not data:
+                        raise redis.ConnectionError("Redis closed the connection")
+                    reader.feed(data)
+                elif isinstance(reply, redis.ResponseError) and str(reply).startswith("NOSCRIPT"):
+                    replies.append(redis.exceptions.NoScriptError(str(reply)))
+                else:
+                    replies.append(reply)
+        except BaseException as error:
+            # The replies still due would be read as the next batch's.
             connection.disconnect()
+            self._announce_reader = _reply_reader()
+            if isinstance(error, (OSError, hiredis.ProtocolError)):
+                raise redis.ConnectionError(str(error)) from error
             raise
-        finally:
-            pool.release(connection)
         return replies
 
     def scrape(self, swarm_ids: Sequence[int], now: float) -> list[SwarmCounts]:

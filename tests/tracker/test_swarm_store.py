@@ -165,3 +165,38 @@ def test_the_redis_store_reloads_its_script_after_a_script_flush(redis_client, r
     assert [(r.complete, r.incomplete) for r in results] == [(1, 1), (1, 2)]
     redis_client.script_flush()
     assert store.announce(SWARM, peer(4), Event.STARTED, 100, 50, now=2).complete == 1
+
+
+@pytest.mark.parametrize("numwant", [10, 58, 59, 200])
+def test_a_compact_answer_holds_numwant_distinct_others_never_the_asker(make_store, numwant):
+    store = make_store(peer_ttl=TTL)
+    for n in range(1, 61):
+        store.announce(SWARM, peer(n), Event.STARTED, 0 if n > 30 else 100, 0, now=0)
+    for asker, left in ((peer(7), 100), (peer(40), 0)):
+        for _ in range(40):
+            answer = store.announce_compact(SWARM, asker, Event.NONE, left, numwant, now=1).peers4
+            endpoints = [answer[i : i + 6] for i in range(0, len(answer), 6)]
+            # A leecher may get all 59 others; a seed gets only the 30 leechers.
+            assert len(endpoints) == min(numwant, 59 if left else 30)
+            assert len(set(endpoints)) == len(endpoints)
+            assert asker.endpoint not in endpoints
+
+
+def test_every_key_of_a_redis_swarm_has_a_lifetime(redis_client, redis_prefix):
+    store = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
+    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    # The seeders' key is first written after the keys' lifetime was set.
+    store.announce(SWARM, peer(2), Event.STARTED, 0, 50, now=10)
+    for key in store._keys(SWARM)[:3]:
+        assert 0 < redis_client.ttl(key) <= 2 * TTL
+
+
+def test_an_ipv6_swarm_answers_in_peers6_without_the_asker(make_store):
+    store = make_store(peer_ttl=TTL)
+    v6 = [Peer(b"-PY0001-00000000060%d" % n, bytes(15) + bytes([n]) + b"\x1a\xe1") for n in range(1, 4)]
+    for p in v6:
+        store.announce(SWARM, p, Event.STARTED, 100, 0, now=0)
+    result = store.announce_compact(SWARM, v6[0], Event.NONE, 100, 50, now=1)
+    assert result.peers4 == b""
+    assert sorted(result.peers6[i : i + 18] for i in range(0, 36, 18)) == [v6[1].endpoint, v6[2].endpoint]
+    assert len(result.peers6) == 36

@@ -169,3 +169,21 @@ def test_with_a_batching_store_an_outage_is_a_failure_reason():
         writer.close()
 
     serve(scenario, store)
+
+
+def test_it_closes_connections_silent_for_the_idle_timeout_only(monkeypatch):
+    monkeypatch.setattr("tracker.http_server.IDLE_TIMEOUT", 0.3)
+
+    async def scenario(port: int) -> None:
+        silent_reader, _ = await asyncio.open_connection("127.0.0.1", port)
+        talking_reader, talking_writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(6):  # 0.6 s, a request every 0.1 s
+            talking_writer.write(get(b"/scrape?a=1"))
+            await read_response(talking_reader)
+            await asyncio.sleep(0.1)
+        # Closed after 3 to 4 sweeps (0.3 to 0.4 s) of silence: end of stream.
+        assert await asyncio.wait_for(silent_reader.read(), timeout=1) == b""
+        talking_writer.write(get(b"/scrape?a=1"))
+        assert (await read_response(talking_reader))[0] == 200
+
+    serve(scenario)
