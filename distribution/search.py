@@ -17,8 +17,7 @@ Other databases (SQLite) get a case-insensitive substring match per word.
 import re
 
 from django.db import connection
-from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
-from django.db.models.expressions import RawSQL
+from django.db.models import BooleanField, Case, Expression, IntegerField, Q, QuerySet, Value, When
 
 from distribution.models import Release, ReleaseFile
 
@@ -31,11 +30,27 @@ def search_words(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:MAX_WORDS]
 
 
-def _document_matches(words: list[str], weight: str = "") -> RawSQL:
+class _DocumentMatches(Expression):
+    """``search_document @@ tsquery`` on the release table under whatever alias the query gives it.
+
+    The column is no model field, so Django cannot name it: it is named here at
+    compile time, from the query being compiled, which a subquery renames.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, tsquery: str):
+        super().__init__()
+        self.tsquery = tsquery
+
+    def as_sql(self, compiler, connection):
+        table = compiler.quote_name_unless_alias(compiler.query.base_table)
+        return f"{table}.search_document @@ %s::tsquery", (self.tsquery,)
+
+
+def _document_matches(words: list[str], weight: str = "") -> _DocumentMatches:
     """The release's stored document holds every word as a prefix (with ``weight``, in those parts only)."""
-    tsquery = " & ".join(f"{word}:*{weight}" for word in words)
-    document = f'"{Release._meta.db_table}"."search_document"'
-    return RawSQL(f"{document} @@ %s::tsquery", (tsquery,), output_field=BooleanField())
+    return _DocumentMatches(" & ".join(f"{word}:*{weight}" for word in words))
 
 
 def _substring_matches(words: list[str]) -> tuple[Q, Q]:
@@ -49,19 +64,26 @@ def _substring_matches(words: list[str]) -> tuple[Q, Q]:
     return in_text, everywhere
 
 
-def search_releases(releases: QuerySet[Release], query: str) -> QuerySet[Release]:
-    """The releases where every word of ``query`` is found, annotated with ``match``.
+def _matches(words: list[str]) -> tuple[Q | _DocumentMatches, Q | _DocumentMatches]:
+    """(every word in the product name, version or notes; every word anywhere)."""
+    if connection.vendor == "postgresql":
+        return _document_matches(words, weight="A"), _document_matches(words)
+    return _substring_matches(words)
 
-    ``match`` is 0 when the product name, version and notes hold every word, 1 when
-    some word is only in a file name.
-    """
+
+def best_match(query: str) -> Case | Value:
+    """0 for a release whose product name, version and notes hold every word of ``query``, else 1."""
     words = search_words(query)
     if not words:
-        return releases.none().annotate(match=Value(1, output_field=IntegerField()))
-    if connection.vendor == "postgresql":
-        in_text, everywhere = _document_matches(words, weight="A"), _document_matches(words)
-    else:
-        in_text, everywhere = _substring_matches(words)
-    return releases.filter(everywhere).annotate(
-        match=Case(When(in_text, then=Value(0)), default=Value(1), output_field=IntegerField())
-    )
+        return Value(1, output_field=IntegerField())
+    in_text, _ = _matches(words)
+    return Case(When(in_text, then=Value(0)), default=Value(1), output_field=IntegerField())
+
+
+def search_releases(releases: QuerySet[Release], query: str) -> QuerySet[Release]:
+    """The releases where every word of ``query`` is found, annotated with ``match`` (``best_match``)."""
+    words = search_words(query)
+    if not words:
+        return releases.none().annotate(match=best_match(query))
+    _, everywhere = _matches(words)
+    return releases.filter(everywhere).annotate(match=best_match(query))

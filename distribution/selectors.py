@@ -1,10 +1,11 @@
 """Reads of releases that other components (tracker, seeder, pages) rely on."""
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from distribution.models import Product, Release, ReleaseFile, ReleaseTotals, Tag, Torrent
-from distribution.search import search_releases
+from distribution.search import best_match, search_releases
 
 
 def tracked_swarms() -> dict[bytes, int]:
@@ -98,14 +99,16 @@ def with_swarm_figures(releases: QuerySet[Release]) -> QuerySet[Release]:
     )
 
 
-def catalogue_releases(
-    user, *, query: str = "", product: str = "", tag: str = "", sort: str = ""
-) -> QuerySet[Release]:
-    """The catalogue: visible releases, searched, filtered and sorted, with their swarm figures.
+def _catalogue_ordering(query: str, sort: str) -> tuple:
+    """``sort``, by default the best match when searching (product name, then version or
+    notes, then file names; newest first within each), else the newest."""
+    if query and sort in ("", CatalogueSort.RELEVANCE):
+        return ("match", "-published_at", "-pk")
+    return _ORDERINGS.get(sort, _ORDERINGS[CatalogueSort.NEWEST])
 
-    ``sort`` defaults to the best match when searching (product name, then version or
-    notes, then file names; newest first within each), else to the newest.
-    """
+
+def _catalogue_matches(user, *, query: str, product: str, tag: str) -> QuerySet[Release]:
+    """The visible releases that the search and the filters keep, annotated with ``match`` when searching."""
     releases = visible_releases(user)
     if product:
         releases = releases.filter(product__slug=product)
@@ -115,17 +118,58 @@ def catalogue_releases(
         )
     if query:
         releases = search_releases(releases, query)
-    releases = with_swarm_figures(releases.select_related("product")).prefetch_related("tags")
-    if query and sort in ("", CatalogueSort.RELEVANCE):
-        return releases.order_by("match", "-published_at", "-pk")
-    return releases.order_by(*_ORDERINGS.get(sort, _ORDERINGS[CatalogueSort.NEWEST]))
+    return releases
+
+
+def _with_page_figures(releases: QuerySet[Release]) -> QuerySet[Release]:
+    return with_swarm_figures(releases.select_related("product")).prefetch_related("tags")
+
+
+def catalogue_releases(
+    user, *, query: str = "", product: str = "", tag: str = "", sort: str = ""
+) -> QuerySet[Release]:
+    """The catalogue: visible releases, searched, filtered and sorted, with their swarm figures."""
+    releases = _catalogue_matches(user, query=query, product=product, tag=tag)
+    return _with_page_figures(releases).order_by(*_catalogue_ordering(query, sort))
+
+
+def catalogue_page(
+    user,
+    *,
+    number: str | None,
+    per_page: int,
+    query: str = "",
+    product: str = "",
+    tag: str = "",
+    sort: str = "",
+) -> Page:
+    """Page ``number`` of ``catalogue_releases``, in as many queries as slicing it (count, then rows).
+
+    The page's ids are chosen by a subquery that carries the sort keys only, so
+    that sorting thousands of matches moves narrow rows and evaluates no figure;
+    the outer query reads those rows whole, with their product and figures, and
+    sorts them again.
+    """
+    ordering = _catalogue_ordering(query, sort)
+    matches = _catalogue_matches(user, query=query, product=product, tag=tag).order_by(*ordering)
+    ids = Paginator(matches.values("pk"), per_page).get_page(number)
+    rows = Release.objects.filter(pk__in=ids.object_list)
+    if query:
+        rows = rows.annotate(match=best_match(query))
+    return Page(_with_page_figures(rows).order_by(*ordering), ids.number, ids.paginator)
 
 
 def catalogue_filters() -> tuple[QuerySet[Product], QuerySet[Tag]]:
     """The products and tags the catalogue's filters offer: those of some published release."""
     published = Release.objects.filter(status=Release.Status.PUBLISHED)
     products = Product.objects.filter(Exists(published.filter(product=OuterRef("pk")))).only("name", "slug")
-    tags = Tag.objects.filter(Exists(published.filter(tags=OuterRef("pk"))))
+    # A tag's links are read in turn, each release's status by its key: PostgreSQL
+    # then stops at each tag's first published release instead of hashing them all.
+    release_status = Release.objects.filter(pk=OuterRef("release_id")).order_by().values("status")
+    published_links = Release.tags.through.objects.alias(release_status=Subquery(release_status)).filter(
+        tag=OuterRef("pk"), release_status=Release.Status.PUBLISHED
+    )
+    tags = Tag.objects.filter(Exists(published_links))
     return products, tags
 
 

@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -26,10 +25,15 @@ PAGE_SIZE = 25
 
 def catalogue(request: HttpRequest) -> HttpResponse:
     filters = {name: request.GET.get(name, "").strip() for name in ("q", "product", "tag", "sort")}
-    releases = selectors.catalogue_releases(
-        request.user, query=filters["q"], product=filters["product"], tag=filters["tag"], sort=filters["sort"]
+    page = selectors.catalogue_page(
+        request.user,
+        number=request.GET.get("page"),
+        per_page=PAGE_SIZE,
+        query=filters["q"],
+        product=filters["product"],
+        tag=filters["tag"],
+        sort=filters["sort"],
     )
-    page = Paginator(releases, PAGE_SIZE).get_page(request.GET.get("page"))
     products, tags = selectors.catalogue_filters()
     kept = {name: value for name, value in filters.items() if value}
     return render(

@@ -161,6 +161,24 @@ def test_a_search_lists_name_version_and_notes_matches_before_file_name_matches(
     assert newest.index(f"{by_file.get_absolute_url()}") < newest.index(f"{by_name.get_absolute_url()}")
 
 
+def test_a_searchs_pages_continue_its_best_match_order_and_a_page_past_the_end_shows_the_last(client):
+    now = timezone.now()
+    orbit = ProductFactory(name="Orbit", slug="orbit")
+    for n in range(20):
+        make_release(product=orbit, version=f"name-{n:02}", published_at=now - datetime.timedelta(days=n + 1))
+    for n in range(10):
+        published_at = now - datetime.timedelta(hours=n)
+        make_release(version=f"file-{n:02}", files=(("orbit-tool.bin", 1),), published_at=published_at)
+
+    def versions(page: int) -> list[str]:
+        html = client.get("/", {"q": "orbit", "page": page}).content.decode()
+        return [row.split("</strong>")[0] for row in html.split("<strong>")[1:]]
+
+    expected = [f"name-{n:02}" for n in range(20)] + [f"file-{n:02}" for n in range(10)]
+    assert versions(1) + versions(2) == expected
+    assert versions(99) == expected[25:]
+
+
 def test_a_search_finds_files_added_and_names_changed_after_the_release_was_made(client):
     product = ProductFactory(name="Quasar", slug="quasar")
     release = make_release(product=product, version="5.0", files=(("first.bin", 1),), notes="plain")

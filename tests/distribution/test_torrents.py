@@ -194,4 +194,6 @@ def test_it_reports_a_file_that_shrank_after_the_hashing_processes_mapped_it(tmp
             content.write_bytes(b"")
 
     with pytest.raises(OSError, match="SIGBUS: a file shrank while it was read"):
-        torrents.hash_content(layout=layout, disk_path=lambda path: content, on_piece=shrink_before_the_first_piece)
+        torrents.hash_content(
+            layout=layout, disk_path=lambda path: content, on_piece=shrink_before_the_first_piece
+        )
