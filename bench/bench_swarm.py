@@ -301,7 +301,8 @@ class Fanout:
         process = Process(
             f"runseeder {name}",
             [sys.executable, "manage.py", "runseeder", "--name", name, "--port", str(free_port())],
-            {**self.env, **env},
+            # The announce URL also gives the seeder the scrape URL it reads demand from.
+            {**self.env, "FANOUT_ANNOUNCE_URL": self.announce_url, **env},
         )
         process.wait_for(r"listening on port")
         return process
