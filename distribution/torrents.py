@@ -248,7 +248,7 @@ class _ContentReader:
     multi-MiB bytes object per piece costs an mmap and its page faults.
 
     With ``mapped``, a piece that lies within one file is a view of the file
-    mapped in memory, which saves copying it (about 7 % of the CPU time of a
+    mapped in memory, which saves copying it (about 5 % of the CPU time of a
     hybrid build). Only for hashing in child processes: reading a mapped file
     that shrank kills the reader with SIGBUS, which a child reports as its
     exit status but would take a Celery worker down.
