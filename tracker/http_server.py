@@ -1,4 +1,8 @@
-"""The standalone tracker's HTTP server: asyncio transports around tracker/http1.py.
+"""The standalone tracker's HTTP server: tracker/http1.py's framing on an asyncio loop.
+
+A request that arrives whole with its connection and asks for the close (what
+BitTorrent clients send for an announce) is answered on the accepted socket
+itself; any other connection gets an asyncio transport and a ``_Connection``.
 
 It routes ``GET /announce`` and ``GET /scrape`` to ``Tracker`` and frames the
 answers; it holds no tracker rules. The hot path logs nothing; an unexpected
@@ -7,6 +11,7 @@ error is logged once and answered with a bare 500.
 
 import asyncio
 import logging
+import socket
 from typing import cast
 
 from tracker import http1
@@ -19,6 +24,15 @@ logger = logging.getLogger(__name__)
 # A connection that sends nothing for this long is closed: an idle socket
 # costs a file descriptor, and a slow client must not hold one forever.
 IDLE_TIMEOUT = 30.0
+# Connections taken from the backlog per wake-up of a listening socket, so
+# that a flood of them cannot keep the loop from everything else.
+ACCEPTS_PER_WAKEUP = 64
+# An answer this small always fits a new socket's send buffer whole.
+DIRECT_ANSWER_LIMIT = 8192
+# As much as a transport reads at once: a refused oversized head must be read
+# whole, or closing the socket over unread bytes resets the connection before
+# the client reads the refusal.
+RECEIVE_SIZE = 64 * 1024
 
 _NOT_FOUND = b"not found\n"
 _METHOD_NOT_ALLOWED = b"only GET\n"
@@ -27,18 +41,22 @@ _ANNOUNCE = (b"announce", None)
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("server", "transport", "client_ip", "reader", "quiet_sweeps")
+    __slots__ = ("server", "transport", "client_ip", "reader", "quiet_sweeps", "received")
 
-    def __init__(self, server: "HttpTrackerServer") -> None:
+    def __init__(self, server: "HttpTrackerServer", received: bytes = b"") -> None:
         self.server = server
         self.reader = http1.RequestReader()
         # Idle sweeps passed since this connection last sent something.
         self.quiet_sweeps = 0
+        # Bytes read from the socket before it was handed to this protocol.
+        self.received = received
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.client_ip = transport.get_extra_info("peername")[0]
         self.server.connections.add(self)
+        if self.received:
+            self.data_received(self.received)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
@@ -64,7 +82,7 @@ class _Connection(asyncio.Protocol):
                         self.transport.pause_reading()
                         return
                     continue
-                self.transport.write(self._answer(head))
+                self.transport.write(self.server.answer(head, self.client_ip))
                 if not head.keep_alive:
                     self.transport.close()
                     return
@@ -81,28 +99,6 @@ class _Connection(asyncio.Protocol):
             self.transport.write(_INTERNAL_ERROR)
             self.transport.close()
 
-    def _answer(self, head: RequestHead) -> bytes:
-        path = head.path
-        route = _ANNOUNCE if path == b"/announce" else split_path(path)
-        if route is None:
-            return http1.response(404, _NOT_FOUND, keep_alive=head.keep_alive)
-        if head.method != b"GET":
-            return http1.response(405, _METHOD_NOT_ALLOWED, keep_alive=head.keep_alive)
-        action, passkey = route
-        tracker = self.server.tracker
-        if action == b"announce":
-            body = tracker.handle_announce(head.query, self.announcer_ip(head), passkey)
-        else:
-            body = tracker.handle_scrape(head.query, passkey)
-        return http1.response(200, body, keep_alive=head.keep_alive)
-
-    def announcer_ip(self, head: RequestHead) -> str:
-        client_ip = self.client_ip
-        if head.forwarded_for is not None:
-            proxies = self.server.proxies
-            if proxies.networks and proxies.trusts(client_ip):
-                return proxies.client_ip(client_ip, head.forwarded_for.decode("latin-1"))
-        return client_ip
 
 
 # A batch is answered this long after its first request (or once it holds
@@ -110,6 +106,37 @@ class _Connection(asyncio.Protocol):
 # and an announce that waits a few milliseconds loses nothing.
 BATCH_WINDOW = 0.002
 BATCH_LIMIT = 100
+
+
+class _DirectClient:
+    """A client whose one request came whole with its connection, answered on the socket itself.
+
+    It stands for both the connection and its transport where ``_Batch`` uses them.
+    """
+
+    __slots__ = ("server", "client_ip", "socket")
+
+    def __init__(self, server: "HttpTrackerServer", client_ip: str, client: socket.socket) -> None:
+        self.server = server
+        self.client_ip = client_ip
+        self.socket: socket.socket | None = client
+
+    @property
+    def transport(self) -> "_DirectClient":
+        return self
+
+    def is_closing(self) -> bool:
+        return self.socket is None
+
+    def write(self, answer: bytes) -> None:
+        if self.socket is not None:
+            self.server.send_and_close(self.socket, answer)
+            self.socket = None
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
 
 
 class _Batch:
@@ -164,11 +191,12 @@ class _Batch:
                 continue
             route = split_path(head.path)
             if route is not None and route[0] == b"announce" and head.method == b"GET":
-                announces.append((head.query, connection.announcer_ip(head), route[1]))
+                announcer_ip = connection.server.announcer_ip(head, connection.client_ip)
+                announces.append((head.query, announcer_ip, route[1]))
                 places.append(len(answers))
                 answers.append(b"")
             else:
-                answers.append(connection._answer(head))
+                answers.append(connection.server.answer(head, connection.client_ip))
         if announces:
             for place, body in zip(places, self.tracker.handle_announces(announces), strict=True):
                 head = items[place][1]
@@ -194,23 +222,119 @@ class HttpTrackerServer:
         self.batch: _Batch | None = None
 
     async def start(self, host: str | None, port: int, *, reuse_port: bool = False) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self.batch = _Batch(self.tracker, loop) if self.tracker.store.batches else None
-        self._server = await loop.create_server(
-            lambda: _Connection(self), host, port, reuse_port=reuse_port, backlog=4096
-        )
+        self._listeners = _listening_sockets(host, port, reuse_port=reuse_port)
+        for listener in self._listeners:
+            loop.add_reader(listener.fileno(), self._accept, listener)
         self._idle_sweeper = loop.create_task(self._close_idle_connections())
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.sockets[0].getsockname()[:2]
+        host, port = self._listeners[0].getsockname()[:2]
         return host, port
 
     def close(self) -> None:
-        self._server.close()
+        for listener in self._listeners:
+            self._loop.remove_reader(listener.fileno())
+            listener.close()
         self._idle_sweeper.cancel()
         for connection in list(self.connections):
             connection.transport.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        """Take new connections; answer at once those whose whole request has arrived.
+
+        Most clients open a connection per announce and send it whole at once
+        (the listening socket defers accepting until data arrives): such a
+        request is read, answered and closed right here, which costs a fraction
+        of setting up a transport. Anything else (a partial or keep-alive
+        request, a batching store, a large answer) goes on as a ``_Connection``.
+        """
+        for _ in range(ACCEPTS_PER_WAKEUP):
+            try:
+                client, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # e.g. out of file descriptors: the backlog waits
+                logger.warning("accepting a tracker connection failed: %s", error)
+                return
+            client.setblocking(False)
+            try:
+                received = client.recv(RECEIVE_SIZE)
+            except (BlockingIOError, InterruptedError):
+                received = b""
+            except OSError:
+                client.close()
+                continue
+            if received and self._answered_directly(client, address[0], received):
+                continue
+            self._loop.create_task(self._adopt(client, received))
+
+    def send_and_close(self, client: socket.socket, answer: bytes) -> None:
+        if len(answer) > DIRECT_ANSWER_LIMIT:  # a transport waits for the socket to take it all
+            self._loop.create_task(self._adopt(client, b"", answer))
+            return
+        try:
+            client.send(answer)
+        except OSError:  # the client is gone
+            pass
+        client.close()
+
+    def _answered_directly(self, client: socket.socket, client_ip: str, received: bytes) -> bool:
+        """Answer ``received`` and close, if it is exactly one whole request that asks for the close."""
+        end = len(received) - 4
+        if end > http1.MAX_HEAD_BYTES or received.find(b"\r\n\r\n") != end:
+            return False
+        try:
+            head = http1.parse_head(received[:end])
+        except HttpError:
+            return False
+        if head.keep_alive:
+            return False
+        if self.batch is not None:
+            self.batch.add(_DirectClient(self, client_ip, client), head, None)
+            return True
+        try:
+            answer = self.answer(head, client_ip)
+        except Exception:
+            logger.exception("tracker request from %s failed", client_ip)
+            answer = _INTERNAL_ERROR
+        self.send_and_close(client, answer)
+        return True
+
+    async def _adopt(self, client: socket.socket, received: bytes, answer: bytes = b"") -> None:
+        """Serve ``client`` through a transport: from ``received`` on, or to write ``answer`` and close."""
+        try:
+            if answer:
+                transport, _ = await self._loop.connect_accepted_socket(asyncio.Protocol, sock=client)
+                transport.write(answer)
+                transport.close()
+            else:
+                await self._loop.connect_accepted_socket(lambda: _Connection(self, received), sock=client)
+        except OSError:  # the client is gone already
+            client.close()
+
+    def answer(self, head: RequestHead, client_ip: str) -> bytes:
+        path = head.path
+        route = _ANNOUNCE if path == b"/announce" else split_path(path)
+        if route is None:
+            return http1.response(404, _NOT_FOUND, keep_alive=head.keep_alive)
+        if head.method != b"GET":
+            return http1.response(405, _METHOD_NOT_ALLOWED, keep_alive=head.keep_alive)
+        action, passkey = route
+        if action == b"announce":
+            body = self.tracker.handle_announce(head.query, self.announcer_ip(head, client_ip), passkey)
+        else:
+            body = self.tracker.handle_scrape(head.query, passkey)
+        return http1.response(200, body, keep_alive=head.keep_alive)
+
+    def announcer_ip(self, head: RequestHead, client_ip: str) -> str:
+        if head.forwarded_for is not None:
+            proxies = self.proxies
+            if proxies.networks and proxies.trusts(client_ip):
+                return proxies.client_ip(client_ip, head.forwarded_for.decode("latin-1"))
+        return client_ip
 
     async def _close_idle_connections(self) -> None:
         # A counter per connection, reset by its data, rather than a clock
@@ -222,3 +346,36 @@ class HttpTrackerServer:
                     connection.transport.close()
                 else:
                     connection.quiet_sweeps += 1
+
+
+def _listening_sockets(host: str | None, port: int, *, reuse_port: bool) -> list[socket.socket]:
+    """Non-blocking listening sockets on ``host`` (every interface when None), as asyncio makes them.
+
+    They accept a connection only once its first bytes arrive (TCP_DEFER_ACCEPT),
+    so that ``HttpTrackerServer._accept`` usually finds the request there.
+    """
+    listeners = []
+    addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(addresses):
+            try:
+                listener = socket.socket(family, kind, proto)
+            except OSError:  # a family this host lacks (no IPv6)
+                continue
+            listeners.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+            listener.bind(address)
+            listener.listen(4096)
+            listener.setblocking(False)
+        if not listeners:
+            raise OSError(f"no address family of {host!r} can listen here")
+    except OSError:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners

@@ -187,3 +187,49 @@ def test_it_closes_connections_silent_for_the_idle_timeout_only(monkeypatch):
         assert (await read_response(talking_reader))[0] == 200
 
     serve(scenario)
+
+
+def test_it_answers_a_request_whose_head_arrives_in_pieces():
+    request = get(b"/announce?" + announce_query(HASH), b"Connection: close")
+
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request[:20])
+        await writer.drain()
+        await asyncio.sleep(0.1)  # accepted with the first piece only
+        writer.write(request[20:])
+        status, headers, body = await read_response(reader)
+        assert (status, headers["Connection"], bencode.decode(body)[b"incomplete"]) == (200, "close", 1)
+        assert await reader.read() == b""
+        writer.close()
+
+    serve(scenario)
+
+
+@pytest.mark.parametrize("batching", [False, True])
+def test_it_sends_a_large_answer_whole_before_closing(batching, request):
+    from tracker.swarm_store import RedisSwarmStore
+
+    store = None
+    if batching:
+        client, prefix = request.getfixturevalue("redis_client"), request.getfixturevalue("redis_prefix")
+        store = RedisSwarmStore(client, peer_ttl=100, prefix=prefix)
+    peers = 200
+
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for n in range(peers):
+            peer_id = b"-PY0001-%012d" % n
+            writer.write(get(b"/announce?" + announce_query(HASH, peer_id=peer_id, port=1000 + n)))
+            await read_response(reader)
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        query = announce_query(HASH, peer_id=b"-PY0001-asker0000000", compact=0, numwant=peers)
+        writer.write(get(b"/announce?" + query, b"Connection: close"))
+        status, headers, body = await read_response(reader)
+        assert int(headers["Content-Length"]) > 8192, "larger than the answers sent on the socket at once"
+        assert len(bencode.decode(body)[b"peers"]) == peers
+        assert await reader.read() == b""
+        writer.close()
+
+    serve(scenario, store)
