@@ -27,6 +27,9 @@ IDLE_TIMEOUT = 30.0
 # Connections taken from the backlog per wake-up of a listening socket, so
 # that a flood of them cannot keep the loop from everything else.
 ACCEPTS_PER_WAKEUP = 64
+# Seconds without accepting after accept() failed (out of file descriptors):
+# the listening socket stays readable, and retrying at once would spin.
+ACCEPT_RETRY_DELAY = 1.0
 # An answer this small always fits a new socket's send buffer whole.
 DIRECT_ANSWER_LIMIT = 8192
 # As much as a transport reads at once: a refused oversized head must be read
@@ -247,17 +250,20 @@ class HttpTrackerServer:
 
         Most clients open a connection per announce and send it whole at once
         (the listening socket defers accepting until data arrives): such a
-        request is read, answered and closed right here, which costs a fraction
-        of setting up a transport. Anything else (a partial or keep-alive
-        request, a batching store, a large answer) goes on as a ``_Connection``.
+        request is read, answered (or, with a batching store, added to the
+        batch) and closed right here, which costs a fraction of setting up a
+        transport. Anything else (a partial, keep-alive or refused request, a
+        large answer) goes on through a transport.
         """
         for _ in range(ACCEPTS_PER_WAKEUP):
             try:
                 client, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as error:  # e.g. out of file descriptors: the backlog waits
-                logger.warning("accepting a tracker connection failed: %s", error)
+            except OSError as error:  # e.g. out of file descriptors: the backlog waits a while
+                logger.warning("accepting tracker connections paused for %s s: %s", ACCEPT_RETRY_DELAY, error)
+                self._loop.remove_reader(listener.fileno())
+                self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume_accepting, listener)
                 return
             client.setblocking(False)
             try:
@@ -270,6 +276,10 @@ class HttpTrackerServer:
             if received and self._answered_directly(client, address[0], received):
                 continue
             self._loop.create_task(self._adopt(client, received))
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        if listener.fileno() >= 0:  # not closed meanwhile
+            self._loop.add_reader(listener.fileno(), self._accept, listener)
 
     def send_and_close(self, client: socket.socket, answer: bytes) -> None:
         if len(answer) > DIRECT_ANSWER_LIMIT:  # a transport waits for the socket to take it all

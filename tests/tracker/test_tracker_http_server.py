@@ -233,3 +233,40 @@ def test_it_sends_a_large_answer_whole_before_closing(batching, request):
         writer.close()
 
     serve(scenario, store)
+
+
+def test_it_pauses_accepting_while_out_of_file_descriptors_then_answers(monkeypatch):
+    import os
+    import resource
+    import time
+
+    monkeypatch.setattr("tracker.http_server.ACCEPT_RETRY_DELAY", 0.3)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    async def scenario(port: int) -> None:
+        request = get(b"/announce?" + announce_query(HASH), b"Connection: close")
+        highest_open = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest_open + 2, hard))
+        fillers = []
+        try:
+            while True:  # every free descriptor number taken ...
+                try:
+                    fillers.append(os.open(os.devnull, os.O_RDONLY))
+                except OSError:
+                    break
+            os.close(fillers.pop())  # ... but one, for the client's socket: none for the server's side
+
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            started = time.process_time()
+            await asyncio.sleep(0.2)
+            assert time.process_time() - started < 0.1, "the loop does not spin on the failing accept"
+        finally:
+            for filler in fillers:
+                os.close(filler)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        status, _, body = await asyncio.wait_for(read_response(reader), timeout=5)
+        assert (status, bencode.decode(body)[b"incomplete"]) == (200, 1)
+        writer.close()
+
+    serve(scenario)
