@@ -71,6 +71,20 @@ class RequestReader:
         return parse_head(buffer[start:end])
 
 
+def sole_request(data: bytes) -> RequestHead | None:
+    """The head of ``data`` when it is exactly one whole request, framed as ``RequestReader`` would.
+
+    None for anything else, refusals included: a ``RequestReader`` then frames it.
+    """
+    end = len(data) - 4
+    if end > MAX_HEAD_BYTES or data.find(b"\r\n\r\n") != end:
+        return None
+    try:
+        return parse_head(data[:end])
+    except HttpError:
+        return None
+
+
 _HEADERS_READ = frozenset((b"connection", b"x-forwarded-for", b"transfer-encoding", b"content-length"))
 
 

@@ -282,8 +282,8 @@ class HttpTrackerServer:
             self._loop.add_reader(listener.fileno(), self._accept, listener)
 
     def send_and_close(self, client: socket.socket, answer: bytes) -> None:
-        if len(answer) > DIRECT_ANSWER_LIMIT:  # a transport waits for the socket to take it all
-            self._loop.create_task(self._adopt(client, b"", answer))
+        if len(answer) > DIRECT_ANSWER_LIMIT:
+            self._loop.create_task(self._send_through_transport(client, answer))
             return
         try:
             client.send(answer)
@@ -293,14 +293,8 @@ class HttpTrackerServer:
 
     def _answered_directly(self, client: socket.socket, client_ip: str, received: bytes) -> bool:
         """Answer ``received`` and close, if it is exactly one whole request that asks for the close."""
-        end = len(received) - 4
-        if end > http1.MAX_HEAD_BYTES or received.find(b"\r\n\r\n") != end:
-            return False
-        try:
-            head = http1.parse_head(received[:end])
-        except HttpError:
-            return False
-        if head.keep_alive:
+        head = http1.sole_request(received)
+        if head is None or head.keep_alive:
             return False
         if self.batch is not None:
             self.batch.add(_DirectClient(self, client_ip, client), head, None)
@@ -313,17 +307,22 @@ class HttpTrackerServer:
         self.send_and_close(client, answer)
         return True
 
-    async def _adopt(self, client: socket.socket, received: bytes, answer: bytes = b"") -> None:
-        """Serve ``client`` through a transport: from ``received`` on, or to write ``answer`` and close."""
+    async def _adopt(self, client: socket.socket, received: bytes) -> None:
+        """Serve ``client`` as a ``_Connection``, from the bytes ``received`` on."""
         try:
-            if answer:
-                transport, _ = await self._loop.connect_accepted_socket(asyncio.Protocol, sock=client)
-                transport.write(answer)
-                transport.close()
-            else:
-                await self._loop.connect_accepted_socket(lambda: _Connection(self, received), sock=client)
+            await self._loop.connect_accepted_socket(lambda: _Connection(self, received), sock=client)
         except OSError:  # the client is gone already
             client.close()
+
+    async def _send_through_transport(self, client: socket.socket, answer: bytes) -> None:
+        """Send ``answer`` and close: the transport waits for the socket to take it all."""
+        try:
+            transport, _ = await self._loop.connect_accepted_socket(asyncio.Protocol, sock=client)
+        except OSError:  # the client is gone already
+            client.close()
+            return
+        transport.write(answer)
+        transport.close()
 
     def answer(self, head: RequestHead, client_ip: str) -> bytes:
         path = head.path

@@ -281,8 +281,6 @@ def _count(value: bytes, name: str) -> int:
 
 
 def _numwant(value: bytes) -> int:
-    if value.isdigit() and len(value) <= 20:
-        return min(int(value), MAX_NUMWANT)
     if value.startswith(b"-") and value[1:].isdigit():
         # Some clients send -1 for "the tracker's default".
         return DEFAULT_NUMWANT

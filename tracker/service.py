@@ -108,9 +108,7 @@ class Tracker:
         try:
             request = protocol.parse_announce(query)
             if request.compact:
-                compact = self.store.announce_compact(
-                    *self._announce_arguments(request, protocol.pack_address(client_ip), passkey)
-                )
+                compact = self.announce_compact(request, protocol.pack_address(client_ip), passkey)
                 # CompactAnnounceResult's fields are the answer's first arguments, in order.
                 return protocol.compact_announce_response(
                     *compact, interval=self.interval, min_interval=self.min_interval
