@@ -71,13 +71,17 @@ def _matches(words: list[str]) -> tuple[Q | _DocumentMatches, Q | _DocumentMatch
     return _substring_matches(words)
 
 
+def _rank(in_text: Q | _DocumentMatches) -> Case:
+    return Case(When(in_text, then=Value(0)), default=Value(1), output_field=IntegerField())
+
+
 def best_match(query: str) -> Case | Value:
     """0 for a release whose product name, version and notes hold every word of ``query``, else 1."""
     words = search_words(query)
     if not words:
         return Value(1, output_field=IntegerField())
     in_text, _ = _matches(words)
-    return Case(When(in_text, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return _rank(in_text)
 
 
 def search_releases(releases: QuerySet[Release], query: str) -> QuerySet[Release]:
@@ -85,5 +89,5 @@ def search_releases(releases: QuerySet[Release], query: str) -> QuerySet[Release
     words = search_words(query)
     if not words:
         return releases.none().annotate(match=best_match(query))
-    _, everywhere = _matches(words)
-    return releases.filter(everywhere).annotate(match=best_match(query))
+    in_text, everywhere = _matches(words)
+    return releases.filter(everywhere).annotate(match=_rank(in_text))

@@ -275,14 +275,14 @@ class _ContentReader:
 
     def read_piece(self, piece: int) -> tuple[memoryview, list[tuple[LayoutFile, int, int]]]:
         """The piece's bytes, and where each file's part of them lies in it."""
-        buffer = getattr(self.local, "buffer", None)
-        if buffer is None:
-            buffer = self.local.buffer = memoryview(bytearray(self.layout.piece_length))
         start, end = self.layout.piece_range(piece)
         for entry in self.layout.entries:
             if entry.path in self.maps and entry.offset <= start and end <= entry.offset + entry.size:
                 view = memoryview(self.maps[entry.path])[start - entry.offset : end - entry.offset]
                 return view, [(entry, 0, end - start)]
+        buffer = getattr(self.local, "buffer", None)
+        if buffer is None:
+            buffer = self.local.buffer = memoryview(bytearray(self.layout.piece_length))
         parts = []
         for entry in self.layout.entries:
             lo, hi = max(start, entry.offset), min(end, entry.offset + entry.size)
