@@ -380,7 +380,7 @@ def redis_store_mb(peers: int, swarms: int) -> float:
     """used_memory growth of a fresh Redis with ``peers`` peers in ``swarms`` swarms of a RedisSwarmStore."""
     import redis
 
-    from tracker.protocol import Event
+    from tracker.protocol import Event, Peer
     from tracker.swarm_store import RedisSwarmStore
 
     port = free_port()
@@ -393,22 +393,14 @@ def redis_store_mb(peers: int, swarms: int) -> float:
         client = redis.Redis(port=port)
         before = client.info("memory")["used_memory"]
         store = RedisSwarmStore(client, peer_ttl=3600, prefix="bench:")
-        script = store._announce
-        batch = 2000
+        batch = 1000
         for start in range(0, peers, batch):
-            pipeline = client.pipeline(transaction=False)
+            now = time.time()
+            calls = []
             for n in range(start, min(start + batch, peers)):
-                swarm = n % swarms
-                args = [
-                    n.to_bytes(4, "big") + b"\x1a\xe1",
-                    b"-BE0001-%012d" % n,
-                    int(Event.STARTED),
-                    n & 1,
-                    0,
-                ]
-                args += [time.time(), 3600, 0.5, 0, 0, swarm]
-                script(keys=[*store._keys(swarm), store._live], args=args, client=pipeline)
-            pipeline.execute()
+                peer = Peer(b"-BE0001-%012d" % n, n.to_bytes(4, "big") + b"\x1a\xe1")
+                calls.append((n % swarms, peer, Event.STARTED, n & 1, 0, now, 0, 0))
+            store.announce_compact_many(calls)
         return (client.info("memory")["used_memory"] - before) / 2**20
     finally:
         process.terminate()

@@ -402,216 +402,308 @@ class MemorySwarmStore(SwarmStore):
         return taken
 
 
-# Shared by both scripts: drop the peers whose expiry time has passed, in
-# batches that stay below Lua's limit on unpack().
-_EXPIRE_LUA = """
-local function expire(group, ids, now)
+# A swarm in Redis is six keys under "<prefix>{<swarm id>}:", the swarm id
+# being the hash tag that keeps them on one Redis Cluster node:
+#   peers    hash: endpoint -> "<group> <slot> <expires> <uploaded> <downloaded> <peer id>",
+#            the totals being the ones the peer last reported; and, in names
+#            no endpoint has (endpoints are 6 or 18 bytes): n1..n4 (peers in
+#            each group), downloaded (completed downloads ever),
+#            completed/uploaded/downloaded_bytes (statistics since the last
+#            take), next (no peer expires before it: early, never late),
+#            renewed (when the keys' lifetime was last set). One hash, so
+#            that an announce reads and writes it with one command each.
+#   order    list: "<expires> <endpoint>" per announce, oldest first; an entry
+#            whose peer announced again since is stale and skipped on expiry
+#   1..4     strings: the endpoints of each group, joined, <n> of them
+#            (groups: 1 IPv4 seeders, 2 IPv4 leechers, 3 IPv6 seeders, 4 IPv6 leechers)
+# A peer list is a run of a group's string from a random start: one GETRANGE,
+# however many peers the swarm has, where a sorted set's ZRANDMEMBER costs
+# tens of µs past a hundred peers. The strings hold peers in arrival order,
+# shuffled as peers leave (the last one takes the free slot); a run of them is
+# what opentracker hands out too.
+# The live set (shared by all swarms) holds the ids of the swarms with peers or
+# announces since statistics were last taken.
+_SWARM_LUA = """
+local SIZE = {6, 6, 18, 18}
+-- A field longer than hash-max-listpack-value (64) turns the hash into a hash
+-- table for good: a listpack is searched entry by entry, ~9 µs per lookup at
+-- 400 peers. Small swarms keep the compact listpack.
+local BIG_SWARM, BIG_SWARM_MARK = 64, string.rep("+", 65)
+
+local function swarm_keys(base)
+  return {
+    peers = base .. "peers", order = base .. "order", base .. "1", base .. "2", base .. "3", base .. "4",
+  }
+end
+
+local function read_record(record)
+  local _, stop, group, slot, expires, uploaded, downloaded =
+    string.find(record, "^(%d) (%d+) (%S+) (%S+) (%S+) ")
+  local peer_id = string.sub(record, stop + 1)
+  return tonumber(group), tonumber(slot), tonumber(expires), uploaded, downloaded, peer_id
+end
+
+-- Take a peer out of its group's string: the group's last peer moves into its slot.
+local function take_out(k, n, endpoint, group, slot)
+  local size, last = SIZE[group], n[group] - 1
+  if slot ~= last then
+    local moved = redis.call("GETRANGE", k[group], last * size, last * size + size - 1)
+    redis.call("SETRANGE", k[group], slot * size, moved)
+    local record = redis.call("HGET", k.peers, moved)
+    local _, _, head, tail = string.find(record, "^(%d )%d+( .*)$")
+    redis.call("HSET", k.peers, moved, head .. slot .. tail)
+  end
+  redis.call("HDEL", k.peers, endpoint)
+  n[group] = last
+end
+
+-- Forget the peers whose expiry has passed and write the counts; returns the
+-- new "next" (nil when no peer is left).
+local function expire(k, n, now)
   while true do
-    local gone = redis.call("ZRANGE", group, "-inf", now, "BYSCORE", "LIMIT", 0, 1000)
-    if #gone == 0 then return end
-    redis.call("ZREM", group, unpack(gone))
-    redis.call("HDEL", ids, unpack(gone))
+    local entries = redis.call("LRANGE", k.order, 0, 99)
+    local popped, next_expiry = 0, nil
+    for _, entry in ipairs(entries) do
+      local space = string.find(entry, " ", 1, true)
+      local expires = tonumber(string.sub(entry, 1, space - 1))
+      if expires > now then
+        next_expiry = expires
+        break
+      end
+      popped = popped + 1
+      local endpoint = string.sub(entry, space + 1)
+      local record = redis.call("HGET", k.peers, endpoint)
+      if record then
+        local group, slot, peer_expires = read_record(record)
+        if peer_expires <= now then take_out(k, n, endpoint, group, slot) end
+      end
+    end
+    if popped > 0 then redis.call("LTRIM", k.order, popped, -1) end
+    if next_expiry or #entries < 100 then
+      redis.call("HSET", k.peers, "n1", n[1], "n2", n[2], "n3", n[3], "n4", n[4])
+      if next_expiry then
+        redis.call("HSET", k.peers, "next", next_expiry)
+      else
+        redis.call("HDEL", k.peers, "next")
+      end
+      return next_expiry
+    end
   end
+end
+
+local function read_counts(fields)
+  return {
+    tonumber(fields[1]) or 0, tonumber(fields[2]) or 0, tonumber(fields[3]) or 0, tonumber(fields[4]) or 0,
+  }
 end
 """
 
-# KEYS: seeders, leechers (sorted sets: endpoint by expiry time), ids (hash:
-# endpoint -> the 20-byte peer id followed by "<uploaded>,<downloaded>", the
-# totals it last reported; plus two fields no endpoint is named like: "next",
-# a time no peer expires before (early, never late), and "renewed", when the
-# keys' lifetime was last set), downloaded (counter), stats (hash: completed,
-# uploaded, downloaded since the last take), live (set of swarm ids with peers
-# or announces since the last take; shared by all swarms).
-# ARGV: endpoint, peer id, event, seeding (1/0), numwant, now, ttl, a random
-# number in [0, 1) (scripts must not draw their own), uploaded, downloaded,
-# swarm id, compact (1/0).
-# Returns {seeders, leechers, endpoint, peer id, endpoint, peer id, ...}, or
-# when compact {seeders, leechers, IPv4 endpoints joined, IPv6 endpoints joined}.
-# Each redis.call costs Redis a few µs beyond the command itself, so the
-# common announce makes as few as it can: expiry and key lifetimes are only
-# looked at when "next" and "renewed" say they are due.
+# ARGV: prefix, now, ttl, a random seed (scripts must not draw their own), then
+# one announce each: "<swarm id> <event> <seeding 1/0> <numwant> <compact 1/0>
+# <uploaded> <downloaded> " followed by the endpoint and the 20-byte peer id.
+# Returns, per announce, {seeders, leechers, IPv4 endpoints joined, IPv6
+# endpoints joined} when compact, else {seeders, leechers, endpoint, peer id,
+# endpoint, peer id, ...}.
+# One call for a whole batch: a script call costs Redis several µs before its
+# first command, and each argument more. Within an announce, each redis.call
+# costs over a µs beyond the command itself, so the common announce makes six
+# or seven: expiry and key lifetimes are only looked at when "next" and
+# "renewed" say they are due.
 _ANNOUNCE_LUA = (
-    _EXPIRE_LUA
+    _SWARM_LUA
     + """
-local seeders, leechers, ids, downloaded = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local endpoint, peer_id, event, seeding = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == "1"
-local numwant, now, ttl, luck = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local stats, totals = KEYS[5], ARGV[9] .. "," .. ARGV[10]
-local known = redis.call("HMGET", ids, endpoint, "next", "renewed")
-local previous, next_expiry, renewed = known[1], tonumber(known[2]), tonumber(known[3])
+local prefix, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local live, lifetime = prefix .. "live", math.ceil(2 * ttl)
+math.randomseed(tonumber(ARGV[4]))
 
--- 1. Forget the peers not heard from within the TTL.
-local expiry_due = not next_expiry or next_expiry <= now
-if expiry_due then
-  expire(seeders, ids, now)
-  expire(leechers, ids, now)
-end
+local function announce(arguments)
+  local _, stop, swarm_id, event, seeding, numwant, compact, uploaded, downloaded =
+    string.find(arguments, "^(%d+) (%d) (%d) (%d+) (%d) (%d+) (%d+) ")
+  event, seeding, numwant = tonumber(event), seeding == "1", tonumber(numwant)
+  local peer_id = string.sub(arguments, -20)
+  local endpoint = string.sub(arguments, stop + 1, -21)
+  local k = swarm_keys(prefix .. "{" .. swarm_id .. "}:")
+  local known = redis.call("HMGET", k.peers, "n1", "n2", "n3", "n4", "next", "renewed", endpoint)
+  local n = read_counts(known)
+  local next_expiry, renewed, record = tonumber(known[5]), tonumber(known[6]), known[7]
 
--- 2. Statistics: the growth of the peer's totals (all of them for a new peer;
--- a total that went down is a client that started counting again).
-local uploaded, downloaded_bytes = tonumber(ARGV[9]), tonumber(ARGV[10])
-if previous then
-  local comma = string.find(previous, ",", 21, true)
-  if comma then
-    local old_up = tonumber(string.sub(previous, 21, comma - 1))
-    local old_down = tonumber(string.sub(previous, comma + 1))
-    if old_up and uploaded >= old_up then uploaded = uploaded - old_up end
-    if old_down and downloaded_bytes >= old_down then downloaded_bytes = downloaded_bytes - old_down end
+  -- 1. Forget the peers not heard from within the TTL.
+  if next_expiry and next_expiry <= now then
+    next_expiry = expire(k, n, now)
+    record = redis.call("HGET", k.peers, endpoint)
   end
-end
-if uploaded > 0 then redis.call("HINCRBY", stats, "uploaded", uploaded) end
-if downloaded_bytes > 0 then redis.call("HINCRBY", stats, "downloaded", downloaded_bytes) end
--- A known peer's swarm has peers, so it is live already: taking the
--- statistics drops only swarms left without peers (and their peers' ids).
-if not previous then redis.call("SADD", KEYS[6], ARGV[11]) end
+  local was_empty = n[1] + n[2] + n[3] + n[4] == 0
+  local group, slot, previous_uploaded, previous_downloaded
+  if record then group, slot, _, previous_uploaded, previous_downloaded = read_record(record) end
 
--- 3. Record this announce.
-if event == 3 then
-  redis.call("ZREM", seeders, endpoint)
-  redis.call("ZREM", leechers, endpoint)
-  redis.call("HDEL", ids, endpoint)
-  return {redis.call("ZCARD", seeders), redis.call("ZCARD", leechers)}
-end
-if event == 1 and not redis.call("ZSCORE", seeders, endpoint) then
-  redis.call("INCR", downloaded)
-  redis.call("HINCRBY", stats, "completed", 1)
-end
-local mine, other = leechers, seeders
-if seeding then mine, other = seeders, leechers end
-if previous then redis.call("ZREM", other, endpoint) end
-redis.call("ZADD", mine, now + ttl, endpoint)
-local fields = {endpoint, peer_id .. totals}
-if expiry_due then
-  -- The soonest expiry left (this peer's at the latest).
-  next_expiry = now + ttl
-  for _, group in ipairs({seeders, leechers}) do
-    local first = redis.call("ZRANGE", group, 0, 0, "WITHSCORES")
-    if first[2] then next_expiry = math.min(next_expiry, tonumber(first[2])) end
+  -- 2. Statistics: the growth of the peer's totals (all of them for a new peer;
+  -- a total that went down is a client that started counting again).
+  local uploaded_growth, downloaded_growth = tonumber(uploaded), tonumber(downloaded)
+  if record then
+    local old_up, old_down = tonumber(previous_uploaded), tonumber(previous_downloaded)
+    if uploaded_growth >= old_up then uploaded_growth = uploaded_growth - old_up end
+    if downloaded_growth >= old_down then downloaded_growth = downloaded_growth - old_down end
   end
-  fields[#fields + 1] = "next"
-  fields[#fields + 1] = next_expiry
-end
--- A swarm nobody announces to any more disappears, at most two TTLs after
--- its last announce: the keys live 2 TTLs from "renewed", renewed once it is
--- a TTL/2 old, so they outlast every peer added meanwhile.
-local lifetime = math.ceil(2 * ttl)
-local renew = not renewed or now - renewed >= ttl / 2
-if renew then
-  fields[#fields + 1] = "renewed"
-  fields[#fields + 1] = now
-end
-redis.call("HSET", ids, unpack(fields))
-if renew then
-  for _, key in ipairs({seeders, leechers, ids}) do
-    redis.call("EXPIRE", key, lifetime)
-  end
-end
+  if uploaded_growth > 0 then redis.call("HINCRBY", k.peers, "uploaded", uploaded_growth) end
+  if downloaded_growth > 0 then redis.call("HINCRBY", k.peers, "downloaded_bytes", downloaded_growth) end
+  -- A swarm with peers is live already: taking the statistics drops only swarms left without peers.
+  if was_empty then redis.call("SADD", live, swarm_id) end
 
--- 4. Pick peers: a seed gets leechers only, a leecher a uniform mix of both.
-local seeder_count, leecher_count = redis.call("ZCARD", seeders), redis.call("ZCARD", leechers)
-if (seeding and seeder_count or leecher_count) == 1 then
-  -- Its first peer since it emptied: the key is new and has no lifetime yet.
-  redis.call("EXPIRE", mine, lifetime)
-end
-local picked = {}
-local take_seeders, take_leechers = 0, leecher_count
-if not seeding then
-  local others = leecher_count - 1
-  take_seeders, take_leechers = seeder_count, others
-  if others + seeder_count > numwant then
-    take_leechers = math.floor(numwant * others / (others + seeder_count) + luck)
-    take_leechers = math.max(numwant - seeder_count, math.min(take_leechers, others))
-    take_seeders = numwant - take_leechers
-  end
-end
-take_leechers = math.min(take_leechers, numwant)
-local chosen = take_seeders > 0 and redis.call("ZRANDMEMBER", seeders, take_seeders) or {}
--- One leecher more than needed, in case the asker is among them.
-local extra = take_leechers > 0 and redis.call("ZRANDMEMBER", leechers, take_leechers + 1) or {}
-if ARGV[12] == "1" then
-  -- Compact, and every endpoint the asker's size (one address family, the
-  -- usual swarm): join them, then cut the asker, or else the spare leecher,
-  -- out of the joined string, without a Lua loop over the peers.
-  local size = #endpoint
-  local from_seeders, from_leechers = table.concat(chosen), table.concat(extra)
-  if #from_seeders == size * #chosen and #from_leechers == size * #extra then
-    local at = string.find(from_leechers, endpoint, 1, true)
-    while at and (at - 1) % size ~= 0 do
-      at = string.find(from_leechers, endpoint, at + 1, true)
+  -- 3. Record this announce.
+  if event == 3 then
+    if record then
+      take_out(k, n, endpoint, group, slot)
+      redis.call("HSET", k.peers, "n" .. group, n[group])
     end
-    if at then
-      from_leechers = string.sub(from_leechers, 1, at - 1) .. string.sub(from_leechers, at + size)
-    else
-      from_leechers = string.sub(from_leechers, 1, size * take_leechers)
-    end
-    if size == 6 then return {seeder_count, leecher_count, from_seeders .. from_leechers, ""} end
-    return {seeder_count, leecher_count, "", from_seeders .. from_leechers}
+    return {n[1] + n[3], n[2] + n[4]}
   end
-end
-local picked, added = chosen, 0
-for _, member in ipairs(extra) do
-  if member ~= endpoint and added < take_leechers then
-    picked[#picked + 1] = member
-    added = added + 1
+  local mine = (seeding and 1 or 2) + (#endpoint == 18 and 2 or 0)
+  if event == 1 and not (record and group % 2 == 1) then
+    redis.call("HINCRBY", k.peers, "completed", 1)
+    redis.call("HINCRBY", k.peers, "downloaded", 1)
   end
-end
-if ARGV[12] == "1" then
-  -- IPv4 and IPv6 apart; no peer ids to look up.
-  local v4, v6 = {}, {}
-  for _, member in ipairs(picked) do
-    if #member == 6 then v4[#v4 + 1] = member else v6[#v6 + 1] = member end
+  local fields = {}
+  if record and group ~= mine then
+    take_out(k, n, endpoint, group, slot)
+    fields[#fields + 1] = "n" .. group
+    fields[#fields + 1] = n[group]
+    record = nil
   end
-  return {seeder_count, leecher_count, table.concat(v4), table.concat(v6)}
-end
-local result = {seeder_count, leecher_count}
-if #picked > 0 then
-  local peer_ids = redis.call("HMGET", ids, unpack(picked))
-  for i, member in ipairs(picked) do
-    if peer_ids[i] then
-      result[#result + 1] = member
-      result[#result + 1] = string.sub(peer_ids[i], 1, 20)
+  if not record then
+    slot = n[mine]
+    redis.call("SETRANGE", k[mine], slot * SIZE[mine], endpoint)
+    -- Its group's first peer: the string may be new, without a lifetime yet.
+    if slot == 0 and not was_empty then redis.call("EXPIRE", k[mine], lifetime) end
+    n[mine] = slot + 1
+    fields[#fields + 1] = "n" .. mine
+    fields[#fields + 1] = n[mine]
+    if n[1] + n[2] + n[3] + n[4] == BIG_SWARM + 1 then
+      fields[#fields + 1] = BIG_SWARM_MARK
+      fields[#fields + 1] = ""
     end
   end
+  local expires = now + ttl
+  fields[#fields + 1] = endpoint
+  fields[#fields + 1] =
+    mine .. " " .. slot .. " " .. expires .. " " .. uploaded .. " " .. downloaded .. " " .. peer_id
+  redis.call("RPUSH", k.order, expires .. " " .. endpoint)
+  if not next_expiry then
+    fields[#fields + 1] = "next"
+    fields[#fields + 1] = expires
+  end
+  -- A swarm nobody announces to any more disappears, at most two TTLs after
+  -- its last announce: the keys live 2 TTLs from "renewed", renewed once it is
+  -- a TTL/2 old, so they outlast every peer added meanwhile. A swarm that had
+  -- no peers may have lost or never had some of its keys: all are set again.
+  local renew = was_empty or not renewed or now - renewed >= ttl / 2
+  if renew then
+    fields[#fields + 1] = "renewed"
+    fields[#fields + 1] = now
+  end
+  redis.call("HSET", k.peers, unpack(fields))
+  if renew then
+    for _, key in ipairs({k.peers, k.order, k[1], k[2], k[3], k[4]}) do
+      redis.call("EXPIRE", key, lifetime)
+    end
+  end
+
+  -- 4. Pick peers: a seed gets leechers only, a leecher a mix of both in
+  -- proportion to their numbers (systematic sampling: each group's share is
+  -- within one of its exact share, and the shares add up to numwant).
+  local candidates = seeding and {2, 4} or {2, 4, 1, 3}
+  local available, total = {}, 0
+  for _, g in ipairs(candidates) do
+    available[g] = g == mine and n[g] - 1 or n[g]
+    total = total + available[g]
+  end
+  local picked = {{}, {}}
+  local counted, reached, luck = 0, 0, math.random()
+  for _, g in ipairs(candidates) do
+    local take = available[g]
+    if total > numwant then
+      counted = counted + available[g]
+      local upto = math.floor(numwant * counted / total + luck)
+      take, reached = upto - reached, upto
+    end
+    if take > 0 then
+      -- One peer more from the asker's own group, to cut the asker out of.
+      local size, count, own = SIZE[g], n[g], g == mine
+      local span = own and take + 1 or take
+      local start = math.floor(math.random() * count)
+      local stop = start + span
+      local run = redis.call("GETRANGE", k[g], start * size, math.min(stop, count) * size - 1)
+      if stop > count then run = run .. redis.call("GETRANGE", k[g], 0, (stop - count) * size - 1) end
+      if own then
+        local offset = (slot - start) % count
+        if offset < span then
+          run = string.sub(run, 1, offset * size) .. string.sub(run, (offset + 1) * size + 1)
+        else
+          run = string.sub(run, 1, take * size)
+        end
+      end
+      local family = picked[size == 6 and 1 or 2]
+      family[#family + 1] = run
+    end
+  end
+  local seeders, leechers = n[1] + n[3], n[2] + n[4]
+  if compact == "1" then return {seeders, leechers, table.concat(picked[1]), table.concat(picked[2])} end
+  local result, endpoints = {seeders, leechers}, {}
+  for family, size in ipairs({6, 18}) do
+    local joined = table.concat(picked[family])
+    for at = 1, #joined, size do endpoints[#endpoints + 1] = string.sub(joined, at, at + size - 1) end
+  end
+  if #endpoints > 0 then
+    local records = redis.call("HMGET", k.peers, unpack(endpoints))
+    for i, other in ipairs(endpoints) do
+      if records[i] then
+        result[#result + 1] = other
+        result[#result + 1] = select(6, read_record(records[i]))
+      end
+    end
+  end
+  return result
 end
-return result
+
+local replies = {}
+for i = 5, #ARGV do replies[#replies + 1] = announce(ARGV[i]) end
+return replies
 """
 )
 
-# KEYS as for announce; ARGV: now. Returns {seeders, downloaded, leechers}.
+# KEYS as for announce (without the live set); ARGV: now. Returns {seeders, downloaded, leechers}.
 _SCRAPE_LUA = (
-    _EXPIRE_LUA
+    _SWARM_LUA
     + """
-expire(KEYS[1], KEYS[3], ARGV[1])
-expire(KEYS[2], KEYS[3], ARGV[1])
-local downloaded = tonumber(redis.call("GET", KEYS[4]) or "0")
-return {redis.call("ZCARD", KEYS[1]), downloaded, redis.call("ZCARD", KEYS[2])}
+local k = {peers = KEYS[1], order = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}
+local now = tonumber(ARGV[1])
+local fields = redis.call("HMGET", k.peers, "n1", "n2", "n3", "n4", "next", "downloaded")
+local n = read_counts(fields)
+if tonumber(fields[5]) and tonumber(fields[5]) <= now then expire(k, n, now) end
+return {n[1] + n[3], tonumber(fields[6]) or 0, n[2] + n[4]}
 """
 )
-
 
 # ARGV: prefix, now, swarm id, swarm id, ... Takes and resets the statistics
 # of each swarm, and drops the swarms without peers from the live set.
 # Returns {{swarm id, completed, uploaded, downloaded, seeders, leechers}, ...}.
 _TAKE_STATISTICS_LUA = (
-    _EXPIRE_LUA
+    _SWARM_LUA
     + """
-local prefix, now = ARGV[1], ARGV[2]
+local prefix, now = ARGV[1], tonumber(ARGV[2])
 local live = prefix .. "live"
 local taken = {}
 for i = 3, #ARGV do
-  local base = prefix .. "{" .. ARGV[i] .. "}:"
-  local seeders, leechers, ids, stats = base .. "seeders", base .. "leechers", base .. "ids", base .. "stats"
-  expire(seeders, ids, now)
-  expire(leechers, ids, now)
-  local counts = redis.call("HMGET", stats, "completed", "uploaded", "downloaded")
-  redis.call("DEL", stats)
-  local seeder_count, leecher_count = redis.call("ZCARD", seeders), redis.call("ZCARD", leechers)
-  if seeder_count + leecher_count == 0 then
-    redis.call("SREM", live, ARGV[i])
-  end
+  local k = swarm_keys(prefix .. "{" .. ARGV[i] .. "}:")
+  local fields = redis.call(
+    "HMGET", k.peers, "n1", "n2", "n3", "n4", "next", "completed", "uploaded", "downloaded_bytes")
+  local n = read_counts(fields)
+  if tonumber(fields[5]) and tonumber(fields[5]) <= now then expire(k, n, now) end
+  redis.call("HDEL", k.peers, "completed", "uploaded", "downloaded_bytes")
+  local seeders, leechers = n[1] + n[3], n[2] + n[4]
+  if seeders + leechers == 0 then redis.call("SREM", live, ARGV[i]) end
   taken[#taken + 1] = {
-    tonumber(ARGV[i]), tonumber(counts[1]) or 0, tonumber(counts[2]) or 0, tonumber(counts[3]) or 0,
-    seeder_count, leecher_count,
+    tonumber(ARGV[i]), tonumber(fields[6]) or 0, tonumber(fields[7]) or 0, tonumber(fields[8]) or 0,
+    seeders, leechers,
   }
 end
 return taken
@@ -626,8 +718,7 @@ def _reply_reader() -> hiredis.Reader:
 class RedisSwarmStore(SwarmStore):
     """Swarms in Redis, shared by every tracker process; one round trip per batch of announces.
 
-    Each swarm is four keys under ``prefix``, with the swarm id as hash tag so
-    that a Redis Cluster keeps them on one node.
+    Each swarm is six keys under ``prefix`` (``_SWARM_LUA`` tells which).
     """
 
     # Log an outage at most this often, not once per announce.
@@ -658,8 +749,8 @@ class RedisSwarmStore(SwarmStore):
         downloaded: int = 0,
     ) -> AnnounceResult:
         call = (swarm_id, peer, event, left, numwant, now, uploaded, downloaded)
-        reply = self._run_announces([self._announce_command(call, compact=False)])[0]
-        if isinstance(reply, Exception):
+        reply = self._run_announces([call], compact=False)[0]
+        if isinstance(reply, TrackerError):
             raise reply
         peers = [Peer(reply[index + 1], reply[index]) for index in range(2, len(reply), 2)]
         return AnnounceResult(reply[0], reply[1], peers)
@@ -683,95 +774,72 @@ class RedisSwarmStore(SwarmStore):
         return result
 
     def announce_compact_many(self, calls: Sequence[tuple]) -> list[CompactAnnounceResult | TrackerError]:
-        """Many compact announces in one round trip (one pipeline of EVALSHA)."""
-        replies = self._run_announces([self._announce_command(call, compact=True) for call in calls])
+        """Many compact announces in one round trip and one script call.
+
+        They are recorded at the latest of their times (a batch spans milliseconds).
+        """
         return [
             reply
             if isinstance(reply, TrackerError)
-            else CompactAnnounceResult(reply[0], reply[1], *reply[2:4])
+            else CompactAnnounceResult(reply[0], reply[1], reply[2], reply[3])
             if len(reply) == 4
             else CompactAnnounceResult(reply[0], reply[1], b"", b"")
-            for reply in replies
+            for reply in self._run_announces(calls, compact=True)
         ]
 
-    def _announce_command(self, call: tuple, *, compact: bool) -> tuple:
-        swarm_id, peer, event, left, numwant, now, uploaded, downloaded = call
-        base = f"{self.prefix}{{{swarm_id}}}:"
-        return (
-            "EVALSHA",
-            self._announce.sha,
-            6,
-            base + "seeders",
-            base + "leechers",
-            base + "ids",
-            base + "downloaded",
-            base + "stats",
-            self._live,
-            peer.endpoint,
-            peer.peer_id,
-            int(event),
-            1 if left == 0 else 0,
-            numwant,
-            now,
-            self.peer_ttl,
-            random.random(),
-            uploaded,
-            downloaded,
-            swarm_id,
-            1 if compact else 0,
+    def _run_announces(self, calls: Sequence[tuple], *, compact: bool) -> list:
+        """The script's reply per announce, or the error to answer all of them with."""
+        flag = 1 if compact else 0
+        arguments = [
+            b"%d %d %d %d %d %d %d " % (swarm_id, event, left == 0, numwant, flag, uploaded, downloaded)
+            + peer.endpoint
+            + peer.peer_id
+            for swarm_id, peer, event, left, numwant, _, uploaded, downloaded in calls
+        ]
+        now = max(call[5] for call in calls)
+        seed = random.getrandbits(31)
+        command = pack_command(
+            ("EVALSHA", self._announce.sha, 0, self.prefix, now, self.peer_ttl, seed, *arguments)
         )
-
-    def _run_announces(self, commands: list[tuple]) -> list:
-        """Run EVALSHA commands in one pipeline; a reply per command, or the error to answer with."""
         try:
-            replies = self._pipeline(commands)
-            missing = [
-                i for i, reply in enumerate(replies) if isinstance(reply, redis.exceptions.NoScriptError)
-            ]
-            if missing:  # a Redis restarted or flushed since: load the script, run those again
+            try:
+                return self._round_trip(command)
+            except redis.exceptions.NoScriptError:  # a Redis restarted or flushed since
                 self.client.script_load(_ANNOUNCE_LUA)
-                for i, reply in zip(missing, self._pipeline([commands[i] for i in missing]), strict=True):
-                    replies[i] = reply
+                return self._round_trip(command)
         except redis.RedisError as error:
-            return [self._unavailable(error)] * len(commands)
-        for i, reply in enumerate(replies):
-            if isinstance(reply, redis.RedisError):
-                replies[i] = self._unavailable(reply)
-        return replies
+            return [self._unavailable(error)] * len(calls)
 
-    def _pipeline(self, commands: list[tuple]) -> list:
-        """Send the commands in one write and read their replies; an error reply is returned, not raised.
+    def _round_trip(self, command: bytes) -> list:
+        """Send one command and return its reply; an error reply is raised.
 
         On a connection of its own, read with a hiredis reader straight from
-        its socket: redis-py's pipeline costs several µs of Python per reply
-        and a poll per checkout, more than an announce's own work.
+        its socket: redis-py costs several µs of Python per command, and a poll
+        per checkout, more than an announce's own work.
         """
         connection = self._announce_connection
         try:
             connection.connect()  # once, and again after a failure
             sock = connection._sock
-            sock.sendall(b"".join([pack_command(command) for command in commands]))
+            sock.sendall(command)
             reader = self._announce_reader
-            replies = []
-            while len(replies) < len(commands):
-                reply = reader.gets()
-                if reply is False:
-                    data = sock.recv(262144)
-                    if not data:
-                        raise redis.ConnectionError("Redis closed the connection")
-                    reader.feed(data)
-                elif isinstance(reply, redis.ResponseError) and str(reply).startswith("NOSCRIPT"):
-                    replies.append(redis.exceptions.NoScriptError(str(reply)))
-                else:
-                    replies.append(reply)
+            while (reply := reader.gets()) is False:
+                data = sock.recv(262144)
+                if not data:
+                    raise redis.ConnectionError("Redis closed the connection")
+                reader.feed(data)
         except BaseException as error:
-            # The replies still due would be read as the next batch's.
+            # A reply still due would be read as the next command's.
             connection.disconnect()
             self._announce_reader = _reply_reader()
             if isinstance(error, (OSError, hiredis.ProtocolError)):
                 raise redis.ConnectionError(str(error)) from error
             raise
-        return replies
+        if isinstance(reply, redis.ResponseError):
+            if str(reply).startswith("NOSCRIPT"):
+                raise redis.exceptions.NoScriptError(str(reply))
+            raise reply
+        return reply
 
     def scrape(self, swarm_ids: Sequence[int], now: float) -> list[SwarmCounts]:
         pipeline = self.client.pipeline(transaction=False)
@@ -807,9 +875,9 @@ class RedisSwarmStore(SwarmStore):
     def _live(self) -> str:
         return self.prefix + "live"
 
-    def _keys(self, swarm_id: int) -> list[str]:
+    def _keys(self, swarm_id: int) -> tuple[str, ...]:
         base = f"{self.prefix}{{{swarm_id}}}:"
-        return [base + "seeders", base + "leechers", base + "ids", base + "downloaded", base + "stats"]
+        return (base + "peers", base + "order", base + "1", base + "2", base + "3", base + "4")
 
     def _unavailable(self, error: redis.RedisError) -> SwarmStoreUnavailable:
         now = time.monotonic()
