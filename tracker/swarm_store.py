@@ -12,6 +12,7 @@ peer id it claims: a client can then replace or stop only its own entry.
 import logging
 import math
 import random
+import struct
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -402,112 +403,121 @@ class MemorySwarmStore(SwarmStore):
         return taken
 
 
-# A swarm in Redis is six keys under "<prefix>{<swarm id>}:", the swarm id
-# being the hash tag that keeps them on one Redis Cluster node:
-#   peers    hash: endpoint -> "<group> <slot> <expires> <uploaded> <downloaded> <peer id>",
-#            the totals being the ones the peer last reported; and, in names
-#            no endpoint has (endpoints are 6 or 18 bytes): n1..n4 (peers in
-#            each group), downloaded (completed downloads ever),
-#            completed/uploaded/downloaded_bytes (statistics since the last
-#            take), next (no peer expires before it: early, never late),
-#            renewed (when the keys' lifetime was last set). One hash, so
-#            that an announce reads and writes it with one command each.
-#   order    list: "<expires> <endpoint>" per announce, oldest first; an entry
-#            whose peer announced again since is stale and skipped on expiry
-#   1..4     strings: the endpoints of each group, joined, <n> of them
+# A swarm in Redis is six keys under "<prefix>{<swarm id>}:" (the scripts
+# name them from the prefix, as one call serves many swarms: one Redis, not a
+# cluster):
+#   peers    hash: endpoint -> struct ">BIddd" (group, slot, expires, uploaded,
+#            downloaded, the totals being the ones the peer last reported)
+#            followed by the peer id; and, under names no endpoint has
+#            (endpoints are 6 or 18 bytes): meta, struct ">IIIIdd" (peers in
+#            groups 1 to 4; next: no peer expires before it, early, never
+#            late, 0 for no peer; renewed: when the keys' lifetime was last
+#            set), downloaded (completed downloads ever), completed, uploaded
+#            and downloaded_bytes (statistics since the last take). One hash,
+#            so that an announce reads and writes it with one command each.
+#   order    list: struct ">d" (expires) followed by the endpoint, per
+#            announce, oldest first; an entry whose peer announced again
+#            since is stale and skipped on expiry
+#   1..4     strings: the endpoints of each group, joined, in slot order
 #            (groups: 1 IPv4 seeders, 2 IPv4 leechers, 3 IPv6 seeders, 4 IPv6 leechers)
 # A peer list is a run of a group's string from a random start: one GETRANGE,
 # however many peers the swarm has, where a sorted set's ZRANDMEMBER costs
 # tens of µs past a hundred peers. The strings hold peers in arrival order,
 # shuffled as peers leave (the last one takes the free slot); a run of them is
-# what opentracker hands out too.
+# what opentracker hands out too. Numbers are packed, not written out: Lua
+# turns a number into text in about half a µs.
 # The live set (shared by all swarms) holds the ids of the swarms with peers or
 # announces since statistics were last taken.
 _SWARM_LUA = """
-local SIZE = {6, 6, 18, 18}
+local SIZE, GROUP = {6, 6, 18, 18}, {"1", "2", "3", "4"}
 -- A field longer than hash-max-listpack-value (64) turns the hash into a hash
 -- table for good: a listpack is searched entry by entry, ~9 µs per lookup at
 -- 400 peers. Small swarms keep the compact listpack.
 local BIG_SWARM, BIG_SWARM_MARK = 64, string.rep("+", 65)
 
-local function swarm_keys(base)
-  return {
-    peers = base .. "peers", order = base .. "order", base .. "1", base .. "2", base .. "3", base .. "4",
-  }
+local function swarm_keys(prefix, swarm_id)
+  local base = prefix .. "{" .. swarm_id .. "}:"
+  return {base = base, peers = base .. "peers", order = base .. "order"}
 end
 
+local function read_meta(packed)
+  if not packed then return {0, 0, 0, 0, 0, -math.huge} end
+  return {struct.unpack(">IIIIdd", packed)}
+end
+
+local function write_meta(k, m)
+  redis.call("HSET", k.peers, "meta", struct.pack(">IIIIdd", m[1], m[2], m[3], m[4], m[5], m[6]))
+end
+
+-- Group, slot, expires, uploaded, downloaded, peer id.
 local function read_record(record)
-  local _, stop, group, slot, expires, uploaded, downloaded =
-    string.find(record, "^(%d) (%d+) (%S+) (%S+) (%S+) ")
-  local peer_id = string.sub(record, stop + 1)
-  return tonumber(group), tonumber(slot), tonumber(expires), uploaded, downloaded, peer_id
+  local group, slot, expires, uploaded, downloaded = struct.unpack(">BIddd", record)
+  return group, slot, expires, uploaded, downloaded, string.sub(record, 30)
 end
 
 -- Take a peer out of its group's string: the group's last peer moves into its slot.
-local function take_out(k, n, endpoint, group, slot)
-  local size, last = SIZE[group], n[group] - 1
+local function take_out(k, m, endpoint, group, slot)
+  local size, last = SIZE[group], m[group] - 1
   if slot ~= last then
-    local moved = redis.call("GETRANGE", k[group], last * size, last * size + size - 1)
-    redis.call("SETRANGE", k[group], slot * size, moved)
+    local key = k.base .. GROUP[group]
+    local moved = redis.call("GETRANGE", key, last * size, last * size + size - 1)
+    redis.call("SETRANGE", key, slot * size, moved)
     local record = redis.call("HGET", k.peers, moved)
-    local _, _, head, tail = string.find(record, "^(%d )%d+( .*)$")
-    redis.call("HSET", k.peers, moved, head .. slot .. tail)
+    local moved_record = string.sub(record, 1, 1) .. struct.pack(">I", slot) .. string.sub(record, 6)
+    redis.call("HSET", k.peers, moved, moved_record)
   end
   redis.call("HDEL", k.peers, endpoint)
-  n[group] = last
+  m[group] = last
 end
 
--- Forget the peers whose expiry has passed and write the counts; returns the
--- new "next" (nil when no peer is left).
-local function expire(k, n, now)
+-- Forget the peers whose expiry has passed, and write the meta that follows.
+local function expire(k, m, now)
+  m[5] = 0
   while true do
     local entries = redis.call("LRANGE", k.order, 0, 99)
-    local popped, next_expiry = 0, nil
+    local popped = 0
     for _, entry in ipairs(entries) do
-      local space = string.find(entry, " ", 1, true)
-      local expires = tonumber(string.sub(entry, 1, space - 1))
+      local expires = struct.unpack(">d", entry)
       if expires > now then
-        next_expiry = expires
+        m[5] = expires
         break
       end
       popped = popped + 1
-      local endpoint = string.sub(entry, space + 1)
+      local endpoint = string.sub(entry, 9)
       local record = redis.call("HGET", k.peers, endpoint)
       if record then
         local group, slot, peer_expires = read_record(record)
-        if peer_expires <= now then take_out(k, n, endpoint, group, slot) end
+        if peer_expires <= now then take_out(k, m, endpoint, group, slot) end
       end
     end
     if popped > 0 then redis.call("LTRIM", k.order, popped, -1) end
-    if next_expiry or #entries < 100 then
-      redis.call("HSET", k.peers, "n1", n[1], "n2", n[2], "n3", n[3], "n4", n[4])
-      if next_expiry then
-        redis.call("HSET", k.peers, "next", next_expiry)
-      else
-        redis.call("HDEL", k.peers, "next")
-      end
-      return next_expiry
+    if m[5] > 0 or #entries < 100 then
+      write_meta(k, m)
+      return
     end
   end
 end
 
-local function read_counts(fields)
-  return {
-    tonumber(fields[1]) or 0, tonumber(fields[2]) or 0, tonumber(fields[3]) or 0, tonumber(fields[4]) or 0,
-  }
+local function expire_if_due(k, m, now)
+  if m[5] > 0 and m[5] <= now then
+    expire(k, m, now)
+    return true
+  end
+  return false
 end
 """
 
 # ARGV: prefix, now, ttl, a random seed (scripts must not draw their own), then
-# one announce each: "<swarm id> <event> <seeding 1/0> <numwant> <compact 1/0>
-# <uploaded> <downloaded> " followed by the endpoint and the 20-byte peer id.
+# one announce each: struct ">BBBBHdd" (endpoint size, event, seeding 1/0,
+# compact 1/0, numwant, uploaded, downloaded) followed by the endpoint, the
+# 20-byte peer id and the swarm id.
 # Returns, per announce, {seeders, leechers, IPv4 endpoints joined, IPv6
 # endpoints joined} when compact, else {seeders, leechers, endpoint, peer id,
 # endpoint, peer id, ...}.
 # One call for a whole batch: a script call costs Redis several µs before its
 # first command, and each argument more. Within an announce, each redis.call
-# costs over a µs beyond the command itself, so the common announce makes six
-# or seven: expiry and key lifetimes are only looked at when "next" and
+# costs over a µs beyond the command itself, so the common announce makes five
+# or six: expiry and key lifetimes are only looked at when "next" and
 # "renewed" say they are due.
 _ANNOUNCE_LUA = (
     _SWARM_LUA
@@ -515,34 +525,30 @@ _ANNOUNCE_LUA = (
 local prefix, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local live, lifetime = prefix .. "live", math.ceil(2 * ttl)
 math.randomseed(tonumber(ARGV[4]))
+-- Whom a seed gets, whom a leecher gets (leechers first, as in the strings' order).
+local FOR_SEED, FOR_LEECHER = {2, 4}, {2, 4, 1, 3}
 
 local function announce(arguments)
-  local _, stop, swarm_id, event, seeding, numwant, compact, uploaded, downloaded =
-    string.find(arguments, "^(%d+) (%d) (%d) (%d+) (%d) (%d+) (%d+) ")
-  event, seeding, numwant = tonumber(event), seeding == "1", tonumber(numwant)
-  local peer_id = string.sub(arguments, -20)
-  local endpoint = string.sub(arguments, stop + 1, -21)
-  local k = swarm_keys(prefix .. "{" .. swarm_id .. "}:")
-  local known = redis.call("HMGET", k.peers, "n1", "n2", "n3", "n4", "next", "renewed", endpoint)
-  local n = read_counts(known)
-  local next_expiry, renewed, record = tonumber(known[5]), tonumber(known[6]), known[7]
+  local size, event, seeding, compact, numwant, uploaded, downloaded = struct.unpack(">BBBBHdd", arguments)
+  local endpoint = string.sub(arguments, 23, 22 + size)
+  local peer_id = string.sub(arguments, 23 + size, 42 + size)
+  local swarm_id = string.sub(arguments, 43 + size)
+  local k = swarm_keys(prefix, swarm_id)
+  local known = redis.call("HMGET", k.peers, "meta", endpoint)
+  local m, record = read_meta(known[1]), known[2]
 
   -- 1. Forget the peers not heard from within the TTL.
-  if next_expiry and next_expiry <= now then
-    next_expiry = expire(k, n, now)
-    record = redis.call("HGET", k.peers, endpoint)
-  end
-  local was_empty = n[1] + n[2] + n[3] + n[4] == 0
-  local group, slot, previous_uploaded, previous_downloaded
+  if expire_if_due(k, m, now) then record = redis.call("HGET", k.peers, endpoint) end
+  local was_empty = m[1] + m[2] + m[3] + m[4] == 0
+  local group, slot, _, previous_uploaded, previous_downloaded
   if record then group, slot, _, previous_uploaded, previous_downloaded = read_record(record) end
 
   -- 2. Statistics: the growth of the peer's totals (all of them for a new peer;
   -- a total that went down is a client that started counting again).
-  local uploaded_growth, downloaded_growth = tonumber(uploaded), tonumber(downloaded)
+  local uploaded_growth, downloaded_growth = uploaded, downloaded
   if record then
-    local old_up, old_down = tonumber(previous_uploaded), tonumber(previous_downloaded)
-    if uploaded_growth >= old_up then uploaded_growth = uploaded_growth - old_up end
-    if downloaded_growth >= old_down then downloaded_growth = downloaded_growth - old_down end
+    if uploaded >= previous_uploaded then uploaded_growth = uploaded - previous_uploaded end
+    if downloaded >= previous_downloaded then downloaded_growth = downloaded - previous_downloaded end
   end
   if uploaded_growth > 0 then redis.call("HINCRBY", k.peers, "uploaded", uploaded_growth) end
   if downloaded_growth > 0 then redis.call("HINCRBY", k.peers, "downloaded_bytes", downloaded_growth) end
@@ -552,57 +558,44 @@ local function announce(arguments)
   -- 3. Record this announce.
   if event == 3 then
     if record then
-      take_out(k, n, endpoint, group, slot)
-      redis.call("HSET", k.peers, "n" .. group, n[group])
+      take_out(k, m, endpoint, group, slot)
+      write_meta(k, m)
     end
-    return {n[1] + n[3], n[2] + n[4]}
+    return {m[1] + m[3], m[2] + m[4]}
   end
-  local mine = (seeding and 1 or 2) + (#endpoint == 18 and 2 or 0)
+  local mine = (seeding == 1 and 1 or 2) + (size == 18 and 2 or 0)
   if event == 1 and not (record and group % 2 == 1) then
     redis.call("HINCRBY", k.peers, "completed", 1)
     redis.call("HINCRBY", k.peers, "downloaded", 1)
   end
-  local fields = {}
   if record and group ~= mine then
-    take_out(k, n, endpoint, group, slot)
-    fields[#fields + 1] = "n" .. group
-    fields[#fields + 1] = n[group]
+    take_out(k, m, endpoint, group, slot)
     record = nil
   end
   if not record then
-    slot = n[mine]
-    redis.call("SETRANGE", k[mine], slot * SIZE[mine], endpoint)
+    slot = m[mine]
+    local key = k.base .. GROUP[mine]
+    redis.call("SETRANGE", key, slot * size, endpoint)
     -- Its group's first peer: the string may be new, without a lifetime yet.
-    if slot == 0 and not was_empty then redis.call("EXPIRE", k[mine], lifetime) end
-    n[mine] = slot + 1
-    fields[#fields + 1] = "n" .. mine
-    fields[#fields + 1] = n[mine]
-    if n[1] + n[2] + n[3] + n[4] == BIG_SWARM + 1 then
-      fields[#fields + 1] = BIG_SWARM_MARK
-      fields[#fields + 1] = ""
-    end
+    if slot == 0 and not was_empty then redis.call("EXPIRE", key, lifetime) end
+    m[mine] = slot + 1
+    if m[1] + m[2] + m[3] + m[4] == BIG_SWARM + 1 then redis.call("HSET", k.peers, BIG_SWARM_MARK, "") end
   end
   local expires = now + ttl
-  fields[#fields + 1] = endpoint
-  fields[#fields + 1] =
-    mine .. " " .. slot .. " " .. expires .. " " .. uploaded .. " " .. downloaded .. " " .. peer_id
-  redis.call("RPUSH", k.order, expires .. " " .. endpoint)
-  if not next_expiry then
-    fields[#fields + 1] = "next"
-    fields[#fields + 1] = expires
-  end
+  redis.call("RPUSH", k.order, struct.pack(">d", expires) .. endpoint)
+  if m[5] == 0 then m[5] = expires end
   -- A swarm nobody announces to any more disappears, at most two TTLs after
   -- its last announce: the keys live 2 TTLs from "renewed", renewed once it is
   -- a TTL/2 old, so they outlast every peer added meanwhile. A swarm that had
   -- no peers may have lost or never had some of its keys: all are set again.
-  local renew = was_empty or not renewed or now - renewed >= ttl / 2
+  local renew = was_empty or now - m[6] >= ttl / 2
+  if renew then m[6] = now end
+  redis.call(
+    "HSET", k.peers,
+    "meta", struct.pack(">IIIIdd", m[1], m[2], m[3], m[4], m[5], m[6]),
+    endpoint, struct.pack(">BIddd", mine, slot, expires, uploaded, downloaded) .. peer_id)
   if renew then
-    fields[#fields + 1] = "renewed"
-    fields[#fields + 1] = now
-  end
-  redis.call("HSET", k.peers, unpack(fields))
-  if renew then
-    for _, key in ipairs({k.peers, k.order, k[1], k[2], k[3], k[4]}) do
+    for _, key in ipairs({k.peers, k.order, k.base .. "1", k.base .. "2", k.base .. "3", k.base .. "4"}) do
       redis.call("EXPIRE", key, lifetime)
     end
   end
@@ -610,54 +603,49 @@ local function announce(arguments)
   -- 4. Pick peers: a seed gets leechers only, a leecher a mix of both in
   -- proportion to their numbers (systematic sampling: each group's share is
   -- within one of its exact share, and the shares add up to numwant).
-  local candidates = seeding and {2, 4} or {2, 4, 1, 3}
-  local available, total = {}, 0
-  for _, g in ipairs(candidates) do
-    available[g] = g == mine and n[g] - 1 or n[g]
-    total = total + available[g]
-  end
-  local picked = {{}, {}}
+  local candidates = seeding == 1 and FOR_SEED or FOR_LEECHER
+  local total = seeding == 1 and 0 or -1  -- not the asker itself
+  for _, g in ipairs(candidates) do total = total + m[g] end
+  local peers4, peers6 = "", ""
   local counted, reached, luck = 0, 0, math.random()
   for _, g in ipairs(candidates) do
-    local take = available[g]
+    local count, own = m[g], g == mine
+    local take = own and count - 1 or count
     if total > numwant then
-      counted = counted + available[g]
+      counted = counted + take
       local upto = math.floor(numwant * counted / total + luck)
       take, reached = upto - reached, upto
     end
     if take > 0 then
       -- One peer more from the asker's own group, to cut the asker out of.
-      local size, count, own = SIZE[g], n[g], g == mine
+      local width, key = SIZE[g], k.base .. GROUP[g]
       local span = own and take + 1 or take
       local start = math.floor(math.random() * count)
       local stop = start + span
-      local run = redis.call("GETRANGE", k[g], start * size, math.min(stop, count) * size - 1)
-      if stop > count then run = run .. redis.call("GETRANGE", k[g], 0, (stop - count) * size - 1) end
+      local run = redis.call("GETRANGE", key, start * width, math.min(stop, count) * width - 1)
+      if stop > count then run = run .. redis.call("GETRANGE", key, 0, (stop - count) * width - 1) end
       if own then
         local offset = (slot - start) % count
         if offset < span then
-          run = string.sub(run, 1, offset * size) .. string.sub(run, (offset + 1) * size + 1)
+          run = string.sub(run, 1, offset * width) .. string.sub(run, (offset + 1) * width + 1)
         else
-          run = string.sub(run, 1, take * size)
+          run = string.sub(run, 1, take * width)
         end
       end
-      local family = picked[size == 6 and 1 or 2]
-      family[#family + 1] = run
+      if width == 6 then peers4 = peers4 .. run else peers6 = peers6 .. run end
     end
   end
-  local seeders, leechers = n[1] + n[3], n[2] + n[4]
-  if compact == "1" then return {seeders, leechers, table.concat(picked[1]), table.concat(picked[2])} end
+  local seeders, leechers = m[1] + m[3], m[2] + m[4]
+  if compact == 1 then return {seeders, leechers, peers4, peers6} end
   local result, endpoints = {seeders, leechers}, {}
-  for family, size in ipairs({6, 18}) do
-    local joined = table.concat(picked[family])
-    for at = 1, #joined, size do endpoints[#endpoints + 1] = string.sub(joined, at, at + size - 1) end
-  end
+  for at = 1, #peers4, 6 do endpoints[#endpoints + 1] = string.sub(peers4, at, at + 5) end
+  for at = 1, #peers6, 18 do endpoints[#endpoints + 1] = string.sub(peers6, at, at + 17) end
   if #endpoints > 0 then
     local records = redis.call("HMGET", k.peers, unpack(endpoints))
     for i, other in ipairs(endpoints) do
       if records[i] then
         result[#result + 1] = other
-        result[#result + 1] = select(6, read_record(records[i]))
+        result[#result + 1] = string.sub(records[i], 30)
       end
     end
   end
@@ -670,16 +658,20 @@ return replies
 """
 )
 
-# KEYS as for announce (without the live set); ARGV: now. Returns {seeders, downloaded, leechers}.
+# ARGV: prefix, now, swarm id, swarm id, ... Returns {{seeders, downloaded, leechers}, ...}.
 _SCRAPE_LUA = (
     _SWARM_LUA
     + """
-local k = {peers = KEYS[1], order = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}
-local now = tonumber(ARGV[1])
-local fields = redis.call("HMGET", k.peers, "n1", "n2", "n3", "n4", "next", "downloaded")
-local n = read_counts(fields)
-if tonumber(fields[5]) and tonumber(fields[5]) <= now then expire(k, n, now) end
-return {n[1] + n[3], tonumber(fields[6]) or 0, n[2] + n[4]}
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+local counts = {}
+for i = 3, #ARGV do
+  local k = swarm_keys(prefix, ARGV[i])
+  local fields = redis.call("HMGET", k.peers, "meta", "downloaded")
+  local m = read_meta(fields[1])
+  expire_if_due(k, m, now)
+  counts[#counts + 1] = {m[1] + m[3], tonumber(fields[2]) or 0, m[2] + m[4]}
+end
+return counts
 """
 )
 
@@ -693,22 +685,25 @@ local prefix, now = ARGV[1], tonumber(ARGV[2])
 local live = prefix .. "live"
 local taken = {}
 for i = 3, #ARGV do
-  local k = swarm_keys(prefix .. "{" .. ARGV[i] .. "}:")
-  local fields = redis.call(
-    "HMGET", k.peers, "n1", "n2", "n3", "n4", "next", "completed", "uploaded", "downloaded_bytes")
-  local n = read_counts(fields)
-  if tonumber(fields[5]) and tonumber(fields[5]) <= now then expire(k, n, now) end
+  local k = swarm_keys(prefix, ARGV[i])
+  local fields = redis.call("HMGET", k.peers, "meta", "completed", "uploaded", "downloaded_bytes")
+  local m = read_meta(fields[1])
+  expire_if_due(k, m, now)
   redis.call("HDEL", k.peers, "completed", "uploaded", "downloaded_bytes")
-  local seeders, leechers = n[1] + n[3], n[2] + n[4]
+  local seeders, leechers = m[1] + m[3], m[2] + m[4]
   if seeders + leechers == 0 then redis.call("SREM", live, ARGV[i]) end
   taken[#taken + 1] = {
-    tonumber(ARGV[i]), tonumber(fields[6]) or 0, tonumber(fields[7]) or 0, tonumber(fields[8]) or 0,
+    tonumber(ARGV[i]), tonumber(fields[2]) or 0, tonumber(fields[3]) or 0, tonumber(fields[4]) or 0,
     seeders, leechers,
   }
 end
 return taken
 """
 )
+
+
+# What the announce script reads first of each announce (see _ANNOUNCE_LUA).
+_ANNOUNCE_HEAD = struct.Struct(">BBBBHdd")
 
 
 def _reply_reader() -> hiredis.Reader:
@@ -790,10 +785,12 @@ class RedisSwarmStore(SwarmStore):
     def _run_announces(self, calls: Sequence[tuple], *, compact: bool) -> list:
         """The script's reply per announce, or the error to answer all of them with."""
         flag = 1 if compact else 0
+        pack = _ANNOUNCE_HEAD.pack
         arguments = [
-            b"%d %d %d %d %d %d %d " % (swarm_id, event, left == 0, numwant, flag, uploaded, downloaded)
+            pack(len(peer.endpoint), event, left == 0, flag, numwant, uploaded, downloaded)
             + peer.endpoint
             + peer.peer_id
+            + b"%d" % swarm_id
             for swarm_id, peer, event, left, numwant, _, uploaded, downloaded in calls
         ]
         now = max(call[5] for call in calls)
@@ -842,11 +839,10 @@ class RedisSwarmStore(SwarmStore):
         return reply
 
     def scrape(self, swarm_ids: Sequence[int], now: float) -> list[SwarmCounts]:
-        pipeline = self.client.pipeline(transaction=False)
-        for swarm_id in swarm_ids:
-            self._scrape(keys=self._keys(swarm_id), args=[now], client=pipeline)
+        if not swarm_ids:
+            return []
         try:
-            replies = pipeline.execute()
+            replies = self._scrape(args=[self.prefix, now, *swarm_ids])
         except redis.RedisError as error:
             raise self._unavailable(error) from error
         return [SwarmCounts(*reply) for reply in replies]
@@ -874,10 +870,6 @@ class RedisSwarmStore(SwarmStore):
     @property
     def _live(self) -> str:
         return self.prefix + "live"
-
-    def _keys(self, swarm_id: int) -> tuple[str, ...]:
-        base = f"{self.prefix}{{{swarm_id}}}:"
-        return (base + "peers", base + "order", base + "1", base + "2", base + "3", base + "4")
 
     def _unavailable(self, error: redis.RedisError) -> SwarmStoreUnavailable:
         now = time.monotonic()

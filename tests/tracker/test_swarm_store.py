@@ -1,5 +1,7 @@
 """The one suite every SwarmStore implementation passes (``make_store`` yields each kind)."""
 
+import random
+
 import pytest
 import redis
 
@@ -7,7 +9,7 @@ from tests.tracker.conftest import announce_query, info_hash
 from tracker import bencode
 from tracker.protocol import Event, Peer, SwarmCounts
 from tracker.service import Tracker
-from tracker.swarm_store import RedisSwarmStore, SwarmStoreUnavailable
+from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmStoreUnavailable
 
 TTL = 100
 SWARM = 1
@@ -202,3 +204,38 @@ def test_an_ipv6_swarm_answers_in_peers6_without_the_asker(make_store):
     assert result.peers4 == b""
     assert sorted(result.peers6[i : i + 18] for i in range(0, 36, 18)) == [v6[1].endpoint, v6[2].endpoint]
     assert len(result.peers6) == 36
+
+
+def test_the_redis_store_keeps_the_same_swarm_as_the_memory_store_through_churn(redis_client, redis_prefix):
+    """Peers join, finish, leave and expire, in both address families, batched: same peers, same counts.
+
+    The Redis store moves peers between slots of its strings as others leave;
+    asking for more peers than there are shows every peer it still holds.
+    """
+    rng = random.Random(20261127)
+    memory = MemorySwarmStore(peer_ttl=TTL)
+    redis_store = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
+    v4 = [peer(n) for n in range(1, 41)]
+    v6 = [Peer(b"-PY0001-%012d" % (1000 + n), bytes(15) + bytes([n]) + b"\x1a\xe1") for n in range(1, 21)]
+    everyone = v4 + v6
+    now = 0.0
+    for _ in range(30):
+        now += rng.choice([1, 5, 30])  # sometimes long enough for the earliest peers to expire
+        calls = []
+        for _ in range(rng.randint(1, 12)):
+            event = rng.choice([Event.NONE, Event.STARTED, Event.COMPLETED, Event.STOPPED, Event.NONE])
+            calls.append((SWARM, rng.choice(everyone), event, rng.choice([0, 100]), 5, now, 0, 0))
+        for call, remembered in zip(calls, redis_store.announce_compact_many(calls), strict=True):
+            expected = memory.announce_compact(*call)
+            assert (remembered.complete, remembered.incomplete) == (expected.complete, expected.incomplete)
+        for asker, left in ((rng.choice(everyone), 100), (rng.choice(everyone), 0)):
+            kept = redis_store.announce_compact(SWARM, asker, Event.NONE, left, 200, now)
+            expected = memory.announce_compact(SWARM, asker, Event.NONE, left, 200, now)
+            assert (kept.complete, kept.incomplete) == (expected.complete, expected.incomplete)
+            assert sorted(endpoints(kept.peers4, 6)) == sorted(endpoints(expected.peers4, 6))
+            assert sorted(endpoints(kept.peers6, 18)) == sorted(endpoints(expected.peers6, 18))
+    assert redis_store.scrape([SWARM], now) == memory.scrape([SWARM], now)
+
+
+def endpoints(joined: bytes, size: int) -> list[bytes]:
+    return [joined[at : at + size] for at in range(0, len(joined), size)]
