@@ -265,9 +265,10 @@ class HttpTrackerServer:
                 self._loop.remove_reader(listener.fileno())
                 self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume_accepting, listener)
                 return
-            client.setblocking(False)
+            # Left in blocking mode (one system call less per connection): every
+            # call on it here says not to wait, and a transport makes it non-blocking.
             try:
-                received = client.recv(RECEIVE_SIZE)
+                received = client.recv(RECEIVE_SIZE, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 received = b""
             except OSError:
@@ -286,7 +287,7 @@ class HttpTrackerServer:
             self._loop.create_task(self._send_through_transport(client, answer))
             return
         try:
-            client.send(answer)
+            client.send(answer, socket.MSG_DONTWAIT)
         except OSError:  # the client is gone
             pass
         client.close()
