@@ -28,6 +28,10 @@ COUNTERS = frozenset(
 )
 _COUNTER_COLUMNS = sorted(COUNTERS)
 _ROWS_PER_STATEMENT = 500
+# Counters stop at the largest value a 64-bit column holds: the tracker's byte
+# counts are what clients claim, and an absurd claim must not fail the flush
+# of every other release's counts.
+COUNTER_LIMIT = 2**63 - 1
 
 
 def add_release_counts(
@@ -53,7 +57,7 @@ def add_counts_of_releases(
             raise ValueError(f"unknown counters: {sorted(unknown)}")
     # In release order, so that two writers lock the rows they share in the same order.
     increments = [
-        (release_id, [counts.get(name, 0) for name in _COUNTER_COLUMNS])
+        (release_id, [min(counts.get(name, 0), COUNTER_LIMIT) for name in _COUNTER_COLUMNS])
         for release_id, counts in sorted(counts_by_release.items())
         if any(counts.values())
     ]
@@ -91,7 +95,9 @@ def _insert_or_add(
     columns = ", ".join(map(quote, ["release_id", *new_row, *_COUNTER_COLUMNS]))
     one_row = "(" + ", ".join(["%s"] * (1 + len(new_row) + len(_COUNTER_COLUMNS))) + ")"
     additions = ", ".join(
-        f"{quote(name)} = {table}.{quote(name)} + excluded.{quote(name)}" for name in _COUNTER_COLUMNS
+        f"{quote(name)} = CASE WHEN excluded.{quote(name)} > {COUNTER_LIMIT} - {table}.{quote(name)} "
+        f"THEN {COUNTER_LIMIT} ELSE {table}.{quote(name)} + excluded.{quote(name)} END"
+        for name in _COUNTER_COLUMNS
     )
     params = [value for release_id, counts in rows for value in (release_id, *new_row.values(), *counts)]
     with connection.cursor() as cursor:

@@ -550,8 +550,10 @@ local function announce(arguments)
     if uploaded >= previous_uploaded then uploaded_growth = uploaded - previous_uploaded end
     if downloaded >= previous_downloaded then downloaded_growth = downloaded - previous_downloaded end
   end
-  if uploaded_growth > 0 then redis.call("HINCRBY", k.peers, "uploaded", uploaded_growth) end
-  if downloaded_growth > 0 then redis.call("HINCRBY", k.peers, "downloaded_bytes", downloaded_growth) end
+  -- redis.pcall: a total past what HINCRBY takes (a client may claim 20 digits)
+  -- is left out of the statistics instead of failing the batch's announces.
+  if uploaded_growth > 0 then redis.pcall("HINCRBY", k.peers, "uploaded", uploaded_growth) end
+  if downloaded_growth > 0 then redis.pcall("HINCRBY", k.peers, "downloaded_bytes", downloaded_growth) end
   -- A swarm with peers is live already: taking the statistics drops only swarms left without peers.
   if was_empty then redis.call("SADD", live, swarm_id) end
 

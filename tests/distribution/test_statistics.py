@@ -31,6 +31,20 @@ def test_it_creates_the_days_row_then_adds_to_it():
     assert second.completed == 1
 
 
+def test_a_counter_stops_at_the_largest_64_bit_value_instead_of_failing():
+    release, other = ReleaseFactory(), ReleaseFactory()
+    day = datetime.date(2026, 11, 27)
+    claimed = 10**20 - 1  # reported bytes are what clients claim
+    for _ in range(2):
+        add_counts_of_releases(
+            {release.pk: {"reported_uploaded_bytes": claimed}, other.pk: {"completed": 1}}, day=day
+        )
+
+    assert ReleaseDayStats.objects.get(release=release).reported_uploaded_bytes == statistics.COUNTER_LIMIT
+    assert ReleaseTotals.objects.get(release=release).reported_uploaded_bytes == statistics.COUNTER_LIMIT
+    assert ReleaseTotals.objects.get(release=other).completed == 2
+
+
 def test_it_refuses_unknown_counters():
     with pytest.raises(ValueError, match="unknown counters"):
         add_release_counts(release_id=ReleaseFactory().pk, counts={"likes": 1})

@@ -239,3 +239,16 @@ def test_the_redis_store_keeps_the_same_swarm_as_the_memory_store_through_churn(
 
 def endpoints(joined: bytes, size: int) -> list[bytes]:
     return [joined[at : at + size] for at in range(0, len(joined), size)]
+
+
+def test_a_client_claiming_absurd_totals_spoils_no_other_announce_of_its_batch(make_store):
+    store = make_store(peer_ttl=TTL)
+    absurd = 10**20 - 1  # the most digits the query parser takes
+    calls = [
+        (SWARM, peer(1), Event.STARTED, 100, 50, 0, absurd, absurd),
+        (SWARM, peer(2), Event.STARTED, 100, 50, 0, 5, 7),
+        (SWARM, peer(3), Event.STARTED, 0, 50, 0, 0, 0),
+    ]
+    results = store.announce_compact_many(calls)
+    assert [(r.complete, r.incomplete) for r in results] == [(0, 1), (0, 2), (1, 2)]
+    assert store.scrape([SWARM], 1) == [SwarmCounts(1, 0, 2)]
