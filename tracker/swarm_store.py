@@ -775,6 +775,8 @@ class RedisSwarmStore(SwarmStore):
 
         They are recorded at the latest of their times (a batch spans milliseconds).
         """
+        if not calls:
+            return []
         return [
             reply
             if isinstance(reply, TrackerError)

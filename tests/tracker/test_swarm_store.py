@@ -252,3 +252,15 @@ def test_a_client_claiming_absurd_totals_spoils_no_other_announce_of_its_batch(m
     results = store.announce_compact_many(calls)
     assert [(r.complete, r.incomplete) for r in results] == [(0, 1), (0, 2), (1, 2)]
     assert store.scrape([SWARM], 1) == [SwarmCounts(1, 0, 2)]
+
+
+def test_over_many_announces_every_other_peer_is_handed_out(make_store):
+    store = make_store(peer_ttl=TTL)
+    for n in range(1, 61):
+        store.announce(SWARM, peer(n), Event.STARTED, 100, 0, now=0)
+    handed_out = set()
+    for _ in range(200):
+        handed_out.update(
+            endpoints(store.announce_compact(SWARM, peer(1), Event.NONE, 100, 5, now=1).peers4, 6)
+        )
+    assert handed_out == {peer(n).endpoint for n in range(2, 61)}
