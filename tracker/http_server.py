@@ -12,6 +12,7 @@ error is logged once and answered with a bare 500.
 import _socket
 import asyncio
 import logging
+import os
 import socket
 from typing import cast
 
@@ -269,7 +270,11 @@ class HttpTrackerServer:
             # cost more than the system calls they wrap. Left in blocking mode (one
             # system call less): every call on it here says not to wait, and a
             # transport makes it non-blocking.
-            client = _socket.socket(listener.family, listener.type, listener.proto, descriptor)
+            try:
+                client = _socket.socket(listener.family, listener.type, listener.proto, descriptor)
+            except OSError:
+                os.close(descriptor)
+                continue
             try:
                 received = client.recv(RECEIVE_SIZE, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
