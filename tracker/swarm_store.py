@@ -445,8 +445,17 @@ local function read_meta(packed)
   return {struct.unpack(">IIIIdd", packed)}
 end
 
+local function packed_meta(m)
+  return struct.pack(">IIIIdd", m[1], m[2], m[3], m[4], m[5], m[6])
+end
+
 local function write_meta(k, m)
-  redis.call("HSET", k.peers, "meta", struct.pack(">IIIIdd", m[1], m[2], m[3], m[4], m[5], m[6]))
+  redis.call("HSET", k.peers, "meta", packed_meta(m))
+end
+
+-- Seeders, leechers.
+local function swarm_counts(m)
+  return m[1] + m[3], m[2] + m[4]
 end
 
 -- Group, slot, expires, uploaded, downloaded, peer id.
@@ -513,7 +522,7 @@ end
 # 20-byte peer id and the swarm id.
 # Returns, per announce, {seeders, leechers, IPv4 endpoints joined, IPv6
 # endpoints joined} when compact, else {seeders, leechers, endpoint, peer id,
-# endpoint, peer id, ...}.
+# endpoint, peer id, ...}; {seeders, leechers} for a stopped peer.
 # One call for a whole batch: a script call costs Redis several µs before its
 # first command, and each argument more. Within an announce, each redis.call
 # costs over a µs beyond the command itself, so the common announce makes five
@@ -563,7 +572,7 @@ local function announce(arguments)
       take_out(k, m, endpoint, group, slot)
       write_meta(k, m)
     end
-    return {m[1] + m[3], m[2] + m[4]}
+    return {swarm_counts(m)}
   end
   local mine = (seeding == 1 and 1 or 2) + (size == 18 and 2 or 0)
   if event == 1 and not (record and group % 2 == 1) then
@@ -594,7 +603,7 @@ local function announce(arguments)
   if renew then m[6] = now end
   redis.call(
     "HSET", k.peers,
-    "meta", struct.pack(">IIIIdd", m[1], m[2], m[3], m[4], m[5], m[6]),
+    "meta", packed_meta(m),
     endpoint, struct.pack(">BIddd", mine, slot, expires, uploaded, downloaded) .. peer_id)
   if renew then
     for _, key in ipairs({k.peers, k.order, k.base .. "1", k.base .. "2", k.base .. "3", k.base .. "4"}) do
@@ -637,7 +646,7 @@ local function announce(arguments)
       if width == 6 then peers4 = peers4 .. run else peers6 = peers6 .. run end
     end
   end
-  local seeders, leechers = m[1] + m[3], m[2] + m[4]
+  local seeders, leechers = swarm_counts(m)
   if compact == 1 then return {seeders, leechers, peers4, peers6} end
   local result, endpoints = {seeders, leechers}, {}
   for at = 1, #peers4, 6 do endpoints[#endpoints + 1] = string.sub(peers4, at, at + 5) end
@@ -671,7 +680,8 @@ for i = 3, #ARGV do
   local fields = redis.call("HMGET", k.peers, "meta", "downloaded")
   local m = read_meta(fields[1])
   expire_if_due(k, m, now)
-  counts[#counts + 1] = {m[1] + m[3], tonumber(fields[2]) or 0, m[2] + m[4]}
+  local seeders, leechers = swarm_counts(m)
+  counts[#counts + 1] = {seeders, tonumber(fields[2]) or 0, leechers}
 end
 return counts
 """
@@ -692,7 +702,7 @@ for i = 3, #ARGV do
   local m = read_meta(fields[1])
   expire_if_due(k, m, now)
   redis.call("HDEL", k.peers, "completed", "uploaded", "downloaded_bytes")
-  local seeders, leechers = m[1] + m[3], m[2] + m[4]
+  local seeders, leechers = swarm_counts(m)
   if seeders + leechers == 0 then redis.call("SREM", live, ARGV[i]) end
   taken[#taken + 1] = {
     tonumber(ARGV[i]), tonumber(fields[2]) or 0, tonumber(fields[3]) or 0, tonumber(fields[4]) or 0,
