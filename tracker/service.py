@@ -61,15 +61,16 @@ class Tracker:
         ``passkey`` is the one in the announce URL, None for a plain ``/announce``
         (and for UDP): a private swarm needs a valid one, any swarm refuses an invalid one.
         """
-        return self.store.announce(*self._announce_arguments(request, address, passkey))
+        return self.store.announce(*self.announce_arguments(request, address, passkey))
 
     def announce_compact(
         self, request: AnnounceRequest, address: bytes, passkey: bytes | None = None
     ) -> CompactAnnounceResult:
         """``announce``, with the peers as joined compact endpoints."""
-        return self.store.announce_compact(*self._announce_arguments(request, address, passkey))
+        return self.store.announce_compact(*self.announce_arguments(request, address, passkey))
 
-    def _announce_arguments(self, request: AnnounceRequest, address: bytes, passkey: bytes | None) -> tuple:
+    def announce_arguments(self, request: AnnounceRequest, address: bytes, passkey: bytes | None) -> tuple:
+        """The store's announce arguments for ``request``; raises ``TrackerError`` for a refused one."""
         if passkey is not None and passkey not in self.passkeys:
             raise TrackerError(_INVALID_PASSKEY)
         swarm_id = self.swarms.get(request.info_hash)
@@ -158,7 +159,7 @@ class Tracker:
                         run_batch()
                     answers[index] = self.handle_announce(query, client_ip, passkey)
                     continue
-                calls.append(self._announce_arguments(request, protocol.pack_address(client_ip), passkey))
+                calls.append(self.announce_arguments(request, protocol.pack_address(client_ip), passkey))
                 batched.append(index)
             except TrackerError as error:
                 answers[index] = error.response
@@ -187,6 +188,37 @@ class UdpTracker:
 
     def handle(self, packet: bytes, client_ip: str) -> bytes | None:
         """The answer to one datagram, or None for one too short to answer."""
+        prepared = self._prepare(packet, client_ip)
+        if type(prepared) is not _UdpAnnounceCall:
+            return prepared
+        try:
+            result = self.tracker.store.announce_compact(*prepared.call)
+        except TrackerError as error:
+            return protocol.udp_error(prepared.transaction_id, error.reason)
+        return self._announce_answer(prepared, result)
+
+    def handle_many(self, datagrams: Sequence[tuple[bytes, str]]) -> list[bytes | None]:
+        """``handle`` for each (packet, client_ip), in order; the announces among them in one store call."""
+        answers: list[bytes | None] = []
+        announces: list[tuple[int, _UdpAnnounceCall]] = []
+        for packet, client_ip in datagrams:
+            prepared = self._prepare(packet, client_ip)
+            if type(prepared) is _UdpAnnounceCall:
+                announces.append((len(answers), prepared))
+                prepared = None
+            answers.append(prepared)
+        if announces:
+            results = self.tracker.store.announce_compact_many([prepared.call for _, prepared in announces])
+            for (place, prepared), result in zip(announces, results, strict=True):
+                answers[place] = (
+                    protocol.udp_error(prepared.transaction_id, result.reason)
+                    if isinstance(result, TrackerError)
+                    else self._announce_answer(prepared, result)
+                )
+        return answers
+
+    def _prepare(self, packet: bytes, client_ip: str) -> "bytes | None | _UdpAnnounceCall":
+        """The answer to a datagram that needs no store, else the announce to make."""
         try:
             request = protocol.parse_udp(packet)
         except UdpError as error:
@@ -204,15 +236,26 @@ class UdpTracker:
             if isinstance(request, protocol.UdpScrape):
                 counts = [c or _NO_COUNTS for c in self.tracker.scrape(request.info_hashes)]
                 return protocol.udp_scrape_response(transaction_id, counts)
-            result = self.tracker.announce_compact(request.request, address)
+            call = self.tracker.announce_arguments(request.request, address, None)
         except TrackerError as error:
             return protocol.udp_error(transaction_id, error.reason)
-        ipv6 = len(address) == 16
+        return _UdpAnnounceCall(transaction_id, len(address) == 16, call)
+
+    def _announce_answer(self, prepared: "_UdpAnnounceCall", result: CompactAnnounceResult) -> bytes:
         return protocol.udp_compact_announce_response(
-            transaction_id,
+            prepared.transaction_id,
             self.tracker.interval,
             result.incomplete,
             result.complete,
-            result.peers6 if ipv6 else result.peers4,
-            ipv6=ipv6,
+            result.peers6 if prepared.ipv6 else result.peers4,
+            ipv6=prepared.ipv6,
         )
+
+
+class _UdpAnnounceCall(NamedTuple):
+    """A UDP announce that passed every check, waiting for the store."""
+
+    transaction_id: int
+    ipv6: bool
+    # ``SwarmStore.announce_compact``'s arguments.
+    call: tuple

@@ -21,6 +21,9 @@ from typing import NamedTuple
 import hiredis
 import redis
 from hiredis import pack_command
+from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
 
 from tracker.protocol import Event, Peer, SwarmCounts, TrackerError
 
@@ -739,8 +742,11 @@ class RedisSwarmStore(SwarmStore):
         self._scrape = client.register_script(_SCRAPE_LUA)
         self._take_statistics = client.register_script(_TAKE_STATISTICS_LUA)
         self._outage_logged_at = -math.inf
-        self._announce_connection = client.connection_pool.make_connection()
-        self._announce_reader = _reply_reader()
+        self._connection = client.connection_pool.make_connection()
+        # The tracker's loop waits for each call: an outage must fail at once,
+        # whatever retries the client was built with, and be tried again on the next call.
+        self._connection.retry = Retry(NoBackoff(), 0)
+        self._reader = _reply_reader()
 
     batches = True
 
@@ -809,17 +815,19 @@ class RedisSwarmStore(SwarmStore):
         ]
         now = max(call[5] for call in calls)
         seed = random.getrandbits(31)
-        command = pack_command(
-            ("EVALSHA", self._announce.sha, 0, self.prefix, now, self.peer_ttl, seed, *arguments)
-        )
         try:
-            try:
-                return self._round_trip(command)
-            except redis.exceptions.NoScriptError:  # a Redis restarted or flushed since
-                self.client.script_load(_ANNOUNCE_LUA)
-                return self._round_trip(command)
+            return self._run_script(self._announce, self.prefix, now, self.peer_ttl, seed, *arguments)
         except redis.RedisError as error:
             return [self._unavailable(error)] * len(calls)
+
+    def _run_script(self, script: Script, *arguments: object) -> list:
+        """The script's reply to these ARGV, in one round trip (two after Redis lost its scripts)."""
+        command = pack_command(("EVALSHA", script.sha, 0, *arguments))
+        try:
+            return self._round_trip(command)
+        except redis.exceptions.NoScriptError:  # a Redis restarted or flushed since
+            self._round_trip(pack_command(("SCRIPT", "LOAD", script.script)))
+            return self._round_trip(command)
 
     def _round_trip(self, command: bytes) -> list:
         """Send one command and return its reply; an error reply is raised.
@@ -828,12 +836,12 @@ class RedisSwarmStore(SwarmStore):
         its socket: redis-py costs several µs of Python per command, and a poll
         per checkout, more than an announce's own work.
         """
-        connection = self._announce_connection
+        connection = self._connection
         try:
             connection.connect()  # once, and again after a failure
             sock = connection._sock
             sock.sendall(command)
-            reader = self._announce_reader
+            reader = self._reader
             while (reply := reader.gets()) is False:
                 data = sock.recv(262144)
                 if not data:
@@ -842,7 +850,7 @@ class RedisSwarmStore(SwarmStore):
         except BaseException as error:
             # A reply still due would be read as the next command's.
             connection.disconnect()
-            self._announce_reader = _reply_reader()
+            self._reader = _reply_reader()
             if isinstance(error, (OSError, hiredis.ProtocolError)):
                 raise redis.ConnectionError(str(error)) from error
             raise
@@ -856,7 +864,7 @@ class RedisSwarmStore(SwarmStore):
         if not swarm_ids:
             return []
         try:
-            replies = self._scrape(args=[self.prefix, now, *swarm_ids])
+            replies = self._run_script(self._scrape, self.prefix, now, *swarm_ids)
         except redis.RedisError as error:
             raise self._unavailable(error) from error
         return [SwarmCounts(*reply) for reply in replies]

@@ -113,6 +113,22 @@ def test_its_workers_share_the_ports_and_the_swarms(start_tracker, redis_client)
         for peer_port in range(1000, 1030):
             answer = fetch(tracker.announce_url + "?" + announce_query(release_hash, port=peer_port).decode())
         assert answer[b"incomplete"] == 30
+        # Over UDP too, where the workers gather datagrams into one Redis call.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            sock.connect(tracker.udp_address)
+            _, _, connection_id = struct.unpack(
+                ">IIQ", udp_exchange(sock, struct.pack(">QII", UDP_PROTOCOL_ID, 0, 1))
+            )
+            udp_answer = udp_exchange(
+                sock,
+                struct.pack(">QII", connection_id, 1, 9)
+                + release_hash
+                + b"-UD0001-%012d" % 2000
+                + struct.pack(">QQQIIIiH", 0, 100, 0, 2, 0, 0, -1, 2000),
+            )
+        assert struct.unpack_from(">IIIII", udp_answer) == (1, 9, 1800, 31, 0)
+        assert len(udp_answer) == 20 + 6 * 30
         workers = child_pids(tracker.process.process.pid)
         assert tracker.process.stop() == 0
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)

@@ -1,10 +1,15 @@
 """The one suite every SwarmStore implementation passes (``make_store`` yields each kind)."""
 
 import random
+import socket
+import threading
 
 import pytest
 import redis
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
 
+from tests.libtorrent_peers import wait_until
 from tests.tracker.conftest import announce_query, info_hash
 from tracker import bencode
 from tracker.protocol import Event, Peer, SwarmCounts
@@ -139,6 +144,33 @@ def test_it_tells_clients_when_redis_is_unreachable(caplog):
     assert caplog.text.count("swarm store unavailable") == 1
 
 
+def test_an_unanswering_redis_costs_one_attempt_per_call_whatever_retries_the_client_has():
+    """The tracker's loop waits for the store: it must not sit through the client's retries and backoff."""
+    callers = []  # the address of each connection accepted, in order
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def hang_up() -> None:
+            while True:
+                try:
+                    connection, address = server.accept()
+                except OSError:  # the server closed: the test is over
+                    return
+                callers.append(address)
+                connection.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        client = redis.Redis(port=server.getsockname()[1], retry=Retry(ConstantBackoff(0.01), 5))
+        store = RedisSwarmStore(client, peer_ttl=TTL, prefix="unused:")
+        calls = [(SWARM, peer(1), Event.STARTED, 0, 50, 0, 0, 0)]
+        assert isinstance(store.announce_compact_many(calls)[0], SwarmStoreUnavailable)
+        with pytest.raises(SwarmStoreUnavailable):
+            store.scrape([SWARM], now=0)
+        # Accepted after every attempt of the store's: once it is, all of them were.
+        with socket.create_connection(server.getsockname()) as last:
+            wait_until(lambda: last.getsockname() in callers, timeout=5, what="the last connection")
+    assert len(callers) == 3
+
+
 def test_compact_answers_hold_the_same_kind_of_peers_as_full_ones(make_store):
     store = make_store(peer_ttl=TTL)
     v6 = Peer(b"-PY0001-000000000600", bytes(15) + b"\x01" + (6881).to_bytes(2, "big"))
@@ -167,6 +199,8 @@ def test_the_redis_store_reloads_its_script_after_a_script_flush(redis_client, r
     assert [(r.complete, r.incomplete) for r in results] == [(1, 1), (1, 2)]
     redis_client.script_flush()
     assert store.announce(SWARM, peer(4), Event.STARTED, 100, 50, now=2).complete == 1
+    redis_client.script_flush()
+    assert store.scrape([SWARM], now=3) == [SwarmCounts(1, 0, 3)]
 
 
 @pytest.mark.parametrize("numwant", [10, 58, 59, 200])

@@ -156,3 +156,36 @@ def test_it_answers_a_batch_of_announces_in_order_as_one_by_one(tracker):
     assert [peer[b"port"] for peer in decoded[2][b"peers"]] == [1]
     assert decoded[3][b"incomplete"] == 3 and len(decoded[3][b"peers"]) == 12
     assert decoded[4] == {b"failure reason": b"invalid passkey"}
+
+
+def test_it_answers_a_batch_of_datagrams_as_one_by_one(make_store):
+    tracker = Tracker(make_store(peer_ttl=100), interval=1800, min_interval=60, clock=lambda: 1000.0)
+    tracker.swarms = {V1: 7}
+    udp = UdpTracker(tracker, key=b"k" * 32)
+    ipv4, ipv6 = udp_connect(udp, "10.0.0.1"), udp_connect(udp, "2001:db8::1")
+    scrape = struct.pack(">QII", ipv4, 2, 9) + V1
+    answers = udp.handle_many(
+        [
+            (udp_announce(ipv4, V1, 1111, left=0), "10.0.0.1"),
+            (struct.pack(">QII", UDP_PROTOCOL_ID, 0, 4), "10.0.0.3"),
+            (udp_announce(ipv4, V1, 2222), "10.0.0.2"),  # the connection id of another address
+            (udp_announce(ipv6, V1, 3333), "2001:db8::1"),
+            (b"\x00" * 15, "10.0.0.1"),
+            (udp_announce(ipv4, info_hash("unknown"), 1), "10.0.0.1"),
+            (scrape, "10.0.0.1"),
+            (udp_announce(ipv4, V1, 4444), "10.0.0.1"),
+        ]
+    )
+    assert answers[0] == struct.pack(">IIIII", 1, 5, 1800, 0, 1)
+    assert answers[1] == udp.handle(struct.pack(">QII", UDP_PROTOCOL_ID, 0, 4), "10.0.0.3")
+    assert answers[2] == struct.pack(">II", 3, 5) + b"invalid connection id"
+    # BEP 15: an IPv6 asker gets the IPv6 peers only (none here).
+    assert answers[3] == struct.pack(">IIIII", 1, 5, 1800, 1, 1)
+    assert answers[4] is None
+    assert answers[5] == struct.pack(">II", 3, 5) + b"unregistered torrent"
+    # Scrapes are answered before the batch's announces are recorded.
+    assert answers[6] == struct.pack(">II", 2, 9) + bytes(12)
+    # Leechers 10.0.0.1:4444 and [2001:db8::1]:3333, the seed 10.0.0.1:1111, whom alone it is handed.
+    seed = bytes([10, 0, 0, 1]) + (1111).to_bytes(2, "big")
+    assert answers[7] == struct.pack(">IIIII", 1, 5, 1800, 2, 1) + seed
+    assert udp.handle(scrape, "10.0.0.1") == struct.pack(">II", 2, 9) + struct.pack(">III", 1, 0, 2)
