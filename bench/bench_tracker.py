@@ -311,41 +311,37 @@ class Bench:
         if b"failure reason" in body:
             raise RuntimeError(f"our tracker refuses the load's torrents: {body!r}")
 
-    def run(self, server: Server, *, udp: bool = True) -> dict[str, float]:
+    def run(self, server: Server) -> dict[str, float]:
         a = self.args
         figures: dict[str, float] = {}
-        # The machine may be shared: of --repeat runs, the cheapest is the server's own cost.
-        for _ in range(a.repeat):
-            http_us, answered, _ = measure(
-                server,
+        loads = (
+            (
+                "http",
                 http_load(server.port, a.seconds, a.connections, a.torrents),
                 r"(\d+) requests in",
                 wrk_answered,
-            )
-            if http_us < figures.get("http_us", float("inf")):
-                figures["http_us"], figures["http_n"] = http_us, answered
-                figures["extra_us"] = server.extra_cpu * 1e6 / answered
-        for _ in range(a.repeat if udp else 0):
-            udp_us, answered, _ = measure(
-                server,
+            ),
+            (
+                "udp",
                 udp_load(server.port, a.seconds, a.torrents),
                 r"udp_announces=(\d+)",
                 lambda match, output: int(match[1]),
-            )
-            if udp_us < figures.get("udp_us", float("inf")):
-                figures["udp_us"], figures["udp_n"] = udp_us, answered
-        rate = figures["http_n"] / a.seconds
-        print(
-            f"{server.name:12} http {figures['http_us']:7.1f} µs/announce ({rate:8.0f}/s)"
-            + (
-                f"   udp {figures['udp_us']:7.1f} µs/announce ({figures['udp_n'] / a.seconds:8.0f}/s)"
-                if udp
-                else ""
             ),
-            flush=True,
         )
-        if server.extra_pids:
-            print(f"{'':12}      of which {figures['extra_us']:.1f} µs in redis-server", flush=True)
+        for kind, load, answered_pattern, answered_of in loads:
+            # The machine may be shared: of --repeat runs, the cheapest is the server's own cost.
+            for _ in range(a.repeat):
+                us, answered, _ = measure(server, load, answered_pattern, answered_of)
+                if us < figures.get(f"{kind}_us", float("inf")):
+                    figures[f"{kind}_us"], figures[f"{kind}_n"] = us, answered
+                    figures[f"{kind}_extra_us"] = server.extra_cpu * 1e6 / answered
+        line = f"{server.name:12}"
+        for kind in ("http", "udp"):
+            rate = figures[f"{kind}_n"] / a.seconds
+            line += f" {kind} {figures[f'{kind}_us']:7.1f} µs/announce ({rate:8.0f}/s)"
+            if server.extra_pids:
+                line += f", {figures[f'{kind}_extra_us']:.1f} of it in redis-server"
+        print(line, flush=True)
         server.stop()
         return figures
 
@@ -432,9 +428,7 @@ def main() -> None:
         floor = bench.run(bench.floor())
         memory = bench.run(bench.ours("memory"))
         redis_process, redis_url = bench.redis()
-        redis = bench.run(
-            bench.ours("redis x2", workers=2, redis_url=redis_url, redis_pid=redis_process.pid), udp=False
-        )
+        redis = bench.run(bench.ours("redis x2", workers=2, redis_url=redis_url, redis_pid=redis_process.pid))
     finally:
         bench.close()
 
@@ -447,6 +441,9 @@ def main() -> None:
     print()
     print(f"memory store: {memory_x:.2f}x opentracker's CPU per HTTP announce (goal <= 1.5)")
     print(f"redis store (2 workers, Redis included): {redis_x:.2f}x (goal <= 2.5)")
+    udp_x = memory["udp_us"] / opentracker["udp_us"]
+    redis_udp_x = redis["udp_us"] / opentracker["udp_us"]
+    print(f"UDP: memory store {udp_x:.2f}x, redis store {redis_udp_x:.2f}x opentracker's CPU per announce")
     print(f"1,000,000 peers in 100,000 swarms: memory store {mem_mb:.0f} MB (tracker RSS)", end="")
     print(f", Redis store {redis_mb:.0f} MB (Redis used_memory)" if redis_mb is not None else "")
     for name, figures in (("memory", memory), ("redis", redis)):
@@ -464,7 +461,8 @@ def main() -> None:
         f"opentracker_us={opentracker['http_us']:.1f} floor_us={floor['http_us']:.1f} "
         f"memory_x={memory_x:.2f} redis_x={redis_x:.2f} udp_us={memory['udp_us']:.1f} "
         f"opentracker_udp_us={opentracker['udp_us']:.1f} floor_udp_us={floor['udp_us']:.1f} "
-        f"mem_mb_1m_peers={mem_mb:.0f}"
+        f"mem_mb_1m_peers={mem_mb:.0f} redis_udp_us={redis['udp_us']:.1f} udp_x={udp_x:.2f} "
+        f"redis_udp_x={redis_udp_x:.2f}"
     )
 
 
