@@ -34,6 +34,10 @@ class _Datagrams(asyncio.DatagramProtocol):
         if answer is not None:
             self.transport.sendto(answer, addr)
 
+    def error_received(self, exc: OSError) -> None:
+        # An ICMP error for an earlier answer (a client that went away): nothing to do.
+        pass
+
 
 class _BatchedDatagrams(_Datagrams):
     """Datagrams gathered for up to ``BATCH_WINDOW`` seconds, answered together."""
@@ -72,10 +76,6 @@ class _BatchedDatagrams(_Datagrams):
         if self.timer is not None:
             self.timer.cancel()
         self.pending = []
-
-    def error_received(self, exc: OSError) -> None:
-        # An ICMP error for an earlier answer (a client that went away): nothing to do.
-        pass
 
 
 class UdpTrackerServer:
