@@ -26,8 +26,8 @@ def redis_url() -> str:
     return settings.REDIS_URL or "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
+def connect_redis() -> redis.Redis:
+    """A client of ``redis_url()``; the test is skipped if there is no local Redis and REDIS_URL is unset."""
     client = redis.Redis.from_url(redis_url())
     try:
         client.ping()
@@ -35,6 +35,12 @@ def redis_client() -> Iterator[redis.Redis]:
         if settings.REDIS_URL:
             raise
         pytest.skip("no Redis at redis://127.0.0.1:6379/0 and REDIS_URL unset")
+    return client
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = connect_redis()
     yield client
     client.close()
 

@@ -1,16 +1,19 @@
 """Property tests: hostile bytes only ever get a well-formed answer, never an exception."""
 
 import struct
+import uuid
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.tracker.conftest import info_hash
+from tests.tracker.conftest import connect_redis, info_hash
 from tracker import bencode
 from tracker.http1 import MAX_HEAD_BYTES, HttpError, RequestReader
 from tracker.protocol import UDP_PROTOCOL_ID
 from tracker.service import Tracker, UdpTracker
-from tracker.swarm_store import MemorySwarmStore
+from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore
 
 TRACKED = info_hash("fuzz")
 
@@ -86,10 +89,7 @@ udp_packets = st.one_of(
 )
 
 
-@settings(max_examples=400, database=None)
-@given(udp_packets)
-def test_it_answers_any_datagram_with_a_bep15_packet_or_drops_it(packet):
-    answer = udp.handle(packet, "10.0.0.1")
+def assert_bep15_answer_or_dropped(packet: bytes, answer: bytes | None) -> None:
     if len(packet) < 16:
         assert answer is None
         return
@@ -97,6 +97,35 @@ def test_it_answers_any_datagram_with_a_bep15_packet_or_drops_it(packet):
     assert transaction_id == struct.unpack_from(">I", packet, 12)[0]
     sizes = {0: lambda n: n == 16, 1: lambda n: n >= 20 and (n - 20) % 6 == 0, 2: lambda n: (n - 8) % 12 == 0}
     assert action == 3 or sizes[action](len(answer))
+
+
+@settings(max_examples=400, database=None)
+@given(udp_packets)
+def test_it_answers_any_datagram_with_a_bep15_packet_or_drops_it(packet):
+    assert_bep15_answer_or_dropped(packet, udp.handle(packet, "10.0.0.1"))
+
+
+@pytest.fixture(scope="module")
+def batched_udp() -> Iterator[UdpTracker]:
+    """A UdpTracker on a Redis store, for the path the UDP server takes with a store that batches."""
+    client = connect_redis()
+    prefix = f"test:tracker:{uuid.uuid4().hex}:"
+    batched = Tracker(RedisSwarmStore(client, peer_ttl=100, prefix=prefix), interval=1800, min_interval=60)
+    batched.swarms = tracker.swarms
+    yield UdpTracker(batched, key=b"k" * 32)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@settings(max_examples=100, database=None)
+@given(packets=st.lists(udp_packets, max_size=20))
+def test_it_answers_any_batch_of_datagrams_packet_by_packet(packets, batched_udp):
+    answers = batched_udp.handle_many([(packet, "10.0.0.1") for packet in packets])
+    assert len(answers) == len(packets)
+    for packet, answer in zip(packets, answers, strict=True):
+        assert_bep15_answer_or_dropped(packet, answer)
 
 
 @settings(max_examples=300, database=None)
