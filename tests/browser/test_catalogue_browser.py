@@ -6,8 +6,6 @@ Each page's screenshot is kept in test-artifacts/browser/.
 """
 
 import datetime
-import os
-import shutil
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote_from_bytes
@@ -19,29 +17,11 @@ from django.utils import timezone
 
 from distribution.models import SwarmSample
 from distribution.statistics import add_release_counts, record_swarm_samples
+from tests.browser.conftest import ARTIFACTS, needs_chromium, sync_api
 from tests.distribution.catalogue_data import make_release
 from tests.factories import ProductFactory
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = os.environ.get("FANOUT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = settings.BASE_DIR / "test-artifacts" / "browser"
-
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed"),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API keeps an event loop running in this thread: the test's own
-    # database calls are still synchronous, so Django may let them through.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ reload of its own and shows the release published.
 
 import hashlib
 import os
-import shutil
 import threading
 
 import pytest
@@ -18,16 +17,9 @@ from django.test import Client
 
 from distribution import services
 from distribution.models import Release
+from tests.browser.conftest import ARTIFACTS, needs_chromium
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = os.environ.get("FANOUT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = settings.BASE_DIR / "test-artifacts" / "browser"
-
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
 
 
 @pytest.fixture(autouse=True)
@@ -48,22 +40,16 @@ def uploads_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def page(monkeypatch, live_server, publisher, uploads_dir):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def page(browser, live_server, publisher, uploads_dir):
     client = Client()
     client.force_login(publisher)
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-        )
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page
-        context.close()
-        browser.close()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
 
 
 def build_when_processing(stop: threading.Event) -> None:
