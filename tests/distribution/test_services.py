@@ -100,7 +100,7 @@ def test_it_builds_a_torrent_that_matches_the_files(product, two_files, settings
     info = lt.torrent_info(bytes(release.torrent.metainfo))
     assert str(info.info_hashes().v1) == release.torrent.info_hash_v1
     assert info.name() == "atlas-2.0"
-    storage = info.orig_files()
+    storage = info.layout()
     assert sorted(storage.file_path(i) for i in range(storage.num_files())) == [
         "atlas-2.0/README.txt",
         "atlas-2.0/bin/tool",
@@ -252,7 +252,7 @@ def test_it_refuses_something_that_is_not_a_regular_file(tmp_path):
 
 
 def _pieces_that_verify(info: "lt.torrent_info", save_path: Path) -> int:
-    storage = info.orig_files()
+    storage = info.layout()
     good = 0
     for piece in range(info.num_pieces()):
         data = b""
