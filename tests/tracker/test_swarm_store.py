@@ -153,7 +153,7 @@ def test_an_unanswering_redis_costs_one_attempt_per_call_whatever_retries_the_cl
             while True:
                 try:
                     connection, address = server.accept()
-                except OSError:  # the server closed: the test is over
+                except OSError:  # the server shut down: the test is over
                     return
                 callers.append(address)
                 connection.close()
@@ -168,6 +168,7 @@ def test_an_unanswering_redis_costs_one_attempt_per_call_whatever_retries_the_cl
         # Accepted after every attempt of the store's: once it is, all of them were.
         with socket.create_connection(server.getsockname()) as last:
             wait_until(lambda: last.getsockname() in callers, timeout=5, what="the last connection")
+        server.shutdown(socket.SHUT_RDWR)  # wakes the thread's accept
     assert len(callers) == 3
 
 
