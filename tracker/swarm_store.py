@@ -85,7 +85,8 @@ class SwarmStore(ABC):
     ) -> AnnounceResult:
         """Record the announce (``stopped`` removes the peer) and pick up to ``numwant`` others.
 
-        A seed (``left == 0``) is given only leechers. ``completed`` counts a
+        A seed (``left == 0``) is given only leechers, a leecher seeds and
+        leechers in proportion to their numbers. ``completed`` counts a
         download once per peer that was not already a seed. ``uploaded`` and
         ``downloaded`` are the peer's reported totals: their growth since its
         previous announce (all of it for a peer not known) goes to the statistics.
@@ -229,47 +230,11 @@ class _Swarm:
             self.remove(self.entries.pop(endpoint))
 
     def pick(self, asker: _Entry, numwant: int) -> list[Peer]:
-        leechers = self.leechers
-        # A seed has nothing to gain from other seeds.
-        seeders: list[_Entry] = [] if asker.seeding else self.seeders
-        total = len(leechers) + len(seeders)
-        wanted = numwant + 1  # one more, in case the asker is among them
-        if total <= wanted:
-            run = leechers + seeders
-        else:
-            # A run of the randomly ordered lists, from a random start, wrapping around.
-            start = int(random.random() * total)
-            run = _run(leechers, seeders, start, min(start + wanted, total))
-            if start + wanted > total:
-                run += _run(leechers, seeders, 0, start + wanted - total)
-        return [entry.peer for entry in run if entry is not asker][:numwant]
+        return [entry.peer for entry in self._pick_from(asker, numwant, self.leechers, self.seeders)]
 
     def pick_compact(self, asker: _Entry, numwant: int) -> tuple[bytes, bytes]:
         """What ``pick`` picks, as compact IPv4 and IPv6 endpoints joined: list slices, no per-peer code."""
-        leechers = self.leecher_endpoints
-        if asker.seeding:
-            # Not among the leechers, and gets no seeders.
-            seeders: list[bytes] = []
-            mine = -1
-        else:
-            seeders = self.seeder_endpoints
-            mine = asker.slot  # its place in leechers + seeders
-        total = len(leechers) + len(seeders)
-        wanted = numwant if mine < 0 else numwant + 1
-        if total <= wanted:
-            run = leechers + seeders
-            if mine >= 0:
-                del run[mine]
-        else:
-            start = int(random.random() * total)
-            stop = start + wanted
-            run = _run(leechers, seeders, start, min(stop, total))
-            if stop > total:
-                run += _run(leechers, seeders, 0, stop - total)
-            if mine >= 0:
-                # Drop the asker if the run holds it, else the one picked in case it did.
-                offset = (mine - start) % total
-                del run[offset if offset < wanted else numwant]
+        run = self._pick_from(asker, numwant, self.leecher_endpoints, self.seeder_endpoints)
         joined = b"".join(run)
         if len(joined) == 6 * len(run):
             return joined, b""
@@ -277,15 +242,45 @@ class _Swarm:
             return b"", joined
         return b"".join([e for e in run if len(e) == 6]), b"".join([e for e in run if len(e) == 18])
 
+    def _pick_from(self, asker: _Entry, numwant: int, leechers: list, seeders: list) -> list:
+        """Up to ``numwant`` of ``leechers`` and ``seeders`` (entries, or their endpoints), never the asker.
 
-def _run(first: list, second: list, start: int, stop: int) -> list:
-    """Entries ``start:stop`` of ``first + second``, without building it."""
-    split = len(first)
-    if stop <= split:
-        return first[start:stop]
-    if start >= split:
-        return second[start - split : stop - split]
-    return first[start:] + second[: stop - split]
+        A leecher's two shares are rounded up or down at random (systematic
+        sampling, as the Redis store's script does): each is within one of
+        its exact share, and they add up to ``numwant``.
+        """
+        if asker.seeding:
+            return _random_run(leechers, numwant, -1)
+        others = len(leechers) - 1 + len(seeders)
+        from_leechers = len(leechers) - 1
+        if others > numwant:
+            from_leechers = int(numwant * from_leechers / others + random.random())
+        return _random_run(leechers, from_leechers, asker.slot) + _random_run(
+            seeders, numwant - from_leechers, -1
+        )
+
+
+def _random_run(items: list, wanted: int, skip: int) -> list:
+    """Up to ``wanted`` of ``items`` but never ``items[skip]`` (no skip when -1).
+
+    ``items`` are in random order (``_Swarm.add``): a run of them from a random
+    place, wrapping around, is a random sample.
+    """
+    count = len(items) - (skip >= 0)
+    if wanted >= count:
+        return items[:skip] + items[skip + 1 :] if skip >= 0 else items[:]
+    if wanted <= 0:
+        return []
+    start = int(random.random() * len(items))
+    stop = start + wanted
+    if skip >= 0 and (skip - start) % len(items) < wanted:
+        stop += 1  # one more, for the asker to be cut out of
+    run = items[start:stop]
+    if stop > len(items):
+        run += items[: stop - len(items)]
+    if len(run) > wanted:
+        del run[(skip - start) % len(items)]
+    return run
 
 
 class MemorySwarmStore(SwarmStore):

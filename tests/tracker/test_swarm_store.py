@@ -53,6 +53,19 @@ def test_it_gives_seeds_only_leechers_and_leechers_everyone(make_store):
     ]
 
 
+def test_a_leecher_gets_seeds_and_leechers_in_proportion_to_their_numbers(make_store):
+    """10 seeds among 99 others, 10 peers asked for: 1.01 seeds due, so 1 or 2, never none or more."""
+    store = make_store(peer_ttl=TTL)
+    for n in range(1, 101):
+        store.announce(SWARM, peer(n), Event.STARTED, 0 if n <= 10 else 100, 0, now=0)
+    seeds = {peer(n).endpoint for n in range(1, 11)}
+    for _ in range(50):
+        answer = store.announce_compact(SWARM, peer(50), Event.NONE, 100, 10, now=1).peers4
+        endpoints = [answer[i : i + 6] for i in range(0, len(answer), 6)]
+        assert len(endpoints) == 10
+        assert 1 <= len(seeds.intersection(endpoints)) <= 2
+
+
 def test_it_forgets_a_stopped_peer(make_store):
     store = make_store(peer_ttl=TTL)
     store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
