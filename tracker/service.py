@@ -205,8 +205,9 @@ class UdpTracker:
             prepared = self._prepare(packet, client_ip)
             if type(prepared) is _UdpAnnounceCall:
                 announces.append((len(answers), prepared))
-                prepared = None
-            answers.append(prepared)
+                answers.append(None)  # until the store answers
+            else:
+                answers.append(prepared)
         if announces:
             results = self.tracker.store.announce_compact_many([prepared.call for _, prepared in announces])
             for (place, prepared), result in zip(announces, results, strict=True):

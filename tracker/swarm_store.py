@@ -266,20 +266,20 @@ def _random_run(items: list, wanted: int, skip: int) -> list:
     ``items`` are in random order (``_Swarm.add``): a run of them from a random
     place, wrapping around, is a random sample.
     """
-    count = len(items) - (skip >= 0)
-    if wanted >= count:
+    size = len(items)
+    if wanted >= size - (skip >= 0):
         return items[:skip] + items[skip + 1 :] if skip >= 0 else items[:]
     if wanted <= 0:
         return []
-    start = int(random.random() * len(items))
+    start = int(random.random() * size)
     stop = start + wanted
-    if skip >= 0 and (skip - start) % len(items) < wanted:
+    if skip >= 0 and (skip - start) % size < wanted:
         stop += 1  # one more, for the asker to be cut out of
     run = items[start:stop]
-    if stop > len(items):
-        run += items[: stop - len(items)]
+    if stop > size:
+        run += items[: stop - size]
     if len(run) > wanted:
-        del run[(skip - start) % len(items)]
+        del run[(skip - start) % size]
     return run
 
 
