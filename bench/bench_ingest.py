@@ -4,8 +4,8 @@
 In one run, on one 2 GiB file of random bytes in the page cache (each build
 twice, alternating with its peer; the better time of each counts):
 
-    v1 build        distribution.torrents.build_torrent, v1      vs  mktorrent -t 2 (same piece size)
-    hybrid build    distribution.torrents.build_torrent, hybrid  vs  libtorrent's set_piece_hashes
+    v1 build        bittorrent.torrents.build_torrent, v1      vs  mktorrent -t 2 (same piece size)
+    hybrid build    bittorrent.torrents.build_torrent, hybrid  vs  libtorrent's set_piece_hashes
     ingest          the file sent with tus over loopback to gunicorn (one worker process), in
                     64 MiB PATCH requests as the page sends it, a Celery worker beside it; the
                     time from the last byte sent to the release page's progress saying
@@ -65,7 +65,7 @@ def timed(function) -> tuple[float, object]:
 
 
 def our_build(content: Path, name: str, size: int, torrent_format: str) -> float:
-    from distribution import torrents
+    from bittorrent import torrents
 
     seconds, _built = timed(
         lambda: torrents.build_torrent(
@@ -331,7 +331,7 @@ def main() -> None:
     size = args.size_mib * 1024 * 1024
     work = Path(tempfile.mkdtemp(prefix="fanout-bench-ingest-"))
     try:
-        from distribution import torrents
+        from bittorrent import torrents
 
         content = work / "content"
         content.mkdir()

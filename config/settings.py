@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "distribution",
     "tracker",
     "seeder",
+    "operations",
 ]
 
 MIDDLEWARE = [

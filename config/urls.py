@@ -6,4 +6,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("tracker.urls")),
     path("", include("distribution.urls")),
+    path("", include("operations.urls")),
 ]

@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from distribution.models import Product, Release, ReleaseDayStats, ReleaseFile, SwarmSample, Tag, Torrent
+from distribution.models import (
+    Passkey,
+    Product,
+    Release,
+    ReleaseDayStats,
+    ReleaseFile,
+    SwarmSample,
+    Tag,
+    Torrent,
+)
 
 
 @admin.register(Product)
@@ -67,3 +76,10 @@ class ReleaseDayStatsAdmin(admin.ModelAdmin):
 class SwarmSampleAdmin(admin.ModelAdmin):
     list_display = ["release", "taken_at", "seeders", "leechers"]
     list_select_related = ["release__product"]
+
+
+@admin.register(Passkey)
+class PasskeyAdmin(admin.ModelAdmin):
+    list_display = ["user", "created_at"]
+    search_fields = ["user__username"]
+    readonly_fields = ["key", "created_at"]

@@ -21,10 +21,11 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.text import slugify
 
-from distribution import torrents, uploads
+from bittorrent import torrents
+from bittorrent.hashing import known_hashes
+from distribution import uploads
 from distribution.models import Product, Release, ReleaseFile, Torrent
 from distribution.release_paths import check_no_collisions, clean_relative_path, clean_version
-from distribution.upload_hashes import known_hashes
 
 logger = logging.getLogger(__name__)
 

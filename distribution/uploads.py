@@ -1,8 +1,8 @@
 """Resumable uploads of a draft release's declared files (the tus protocol's state, no HTTP).
 
-distribution.tus parses requests and calls these; each error carries the HTTP
+distribution.views.tus parses requests and calls these; each error carries the HTTP
 status to answer. Bytes stream to the file's place in the release in bounded
-reads, hashed on the way (distribution.upload_hashes), so memory stays flat
+reads, hashed on the way (bittorrent.hashing), so memory stays flat
 whatever the file's size.
 """
 
@@ -21,10 +21,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from distribution import torrents
+from bittorrent import torrents
+from bittorrent.hashing import UploadHasher, remove_state
 from distribution.models import Release, ReleaseFile, Upload
 from distribution.release_paths import clean_relative_path
-from distribution.upload_hashes import UploadHasher, remove_state
 
 READ_SIZE = 1024 * 1024
 CHECKPOINT_BYTES = 32 * 1024 * 1024

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote_from_bytes
 
-from tracker import bencode
+from bittorrent import bencode
 
 logger = logging.getLogger(__name__)
 

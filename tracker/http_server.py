@@ -17,9 +17,9 @@ import socket
 from typing import cast
 
 from tracker import http1
+from tracker.engine import Tracker
 from tracker.http1 import HttpError, RequestHead
 from tracker.proxies import TrustedProxies
-from tracker.service import Tracker
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from enum import IntEnum
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
-from tracker import bencode
+from bittorrent import bencode
 
 DEFAULT_NUMWANT = 50
 MAX_NUMWANT = 200

@@ -2,9 +2,9 @@
 
 from django.db import transaction
 
+from distribution.models import Passkey
 from distribution.selectors import private_swarms, tracked_swarms
-from tracker.models import Passkey
-from tracker.service import Whitelist
+from tracker.engine import Whitelist
 
 
 def active_passkeys() -> frozenset[bytes]:

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from tracker.statistics import configured_swarm_store, flush_statistics
+from tracker.statistics_flush import configured_swarm_store, flush_statistics
 
 
 @shared_task(name="tracker.flush_statistics")

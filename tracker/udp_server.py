@@ -12,8 +12,8 @@ import logging
 import socket
 from typing import cast
 
+from tracker.engine import UdpTracker
 from tracker.http_server import BATCH_LIMIT, BATCH_WINDOW
-from tracker.service import UdpTracker
 
 logger = logging.getLogger(__name__)
 

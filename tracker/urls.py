@@ -7,5 +7,4 @@ urlpatterns = [
     path("announce/<str:passkey>", views.announce, name="announce-passkey"),
     path("scrape", views.scrape, name="scrape"),
     path("scrape/<str:passkey>", views.scrape, name="scrape-passkey"),
-    path("account/passkey/", views.passkey_page, name="tracker-passkey"),
 ]

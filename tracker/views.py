@@ -1,4 +1,4 @@
-"""``/announce`` and ``/scrape`` served by Django, for deployments without ``runtracker``; the passkey page.
+"""``/announce`` and ``/scrape`` served by Django, for deployments without ``runtracker``.
 
 The swarms live in this process's memory; the tracked info-hashes, private
 releases and passkeys are read from the database at most every
@@ -12,19 +12,14 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET
 
-from tracker import services
-from tracker.models import Passkey
+from tracker.engine import Tracker
 from tracker.proxies import TrustedProxies
 from tracker.selectors import load_whitelist
-from tracker.service import Tracker
-from tracker.statistics import write_statistics
+from tracker.statistics_flush import write_statistics
 from tracker.swarm_store import MemorySwarmStore
 
 logger = logging.getLogger(__name__)
@@ -100,21 +95,3 @@ def scrape(request: HttpRequest, passkey: str | None = None) -> HttpResponse:
     query, key = _raw_query(request), _passkey(passkey)
     body = in_process_tracker.answer(lambda tracker: tracker.handle_scrape(query, key))
     return HttpResponse(body, content_type="text/plain")
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def passkey_page(request: HttpRequest) -> HttpResponse:
-    """The user's passkey and announce URL; POST regenerates it."""
-    if request.method == "POST":
-        services.regenerate_passkey(request.user)
-        messages.success(
-            request, "Your passkey was regenerated: download private releases' .torrent files again."
-        )
-        return redirect("tracker-passkey")
-    passkey = Passkey.for_user(request.user)
-    return render(
-        request,
-        "tracker/passkey.html",
-        {"passkey": passkey, "announce_url": services.announce_url(passkey.key)},
-    )

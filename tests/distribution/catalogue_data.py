@@ -9,9 +9,9 @@ import hashlib
 
 from django.utils import timezone
 
+from bittorrent.bencode import encode
 from distribution.models import Release, ReleaseFile, Tag, Torrent
 from tests.factories import ProductFactory, ReleaseFactory
-from tracker.bencode import encode
 
 
 def pieces_root_of(path: str) -> bytes:

@@ -10,8 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from distribution.models import SwarmSample
-from distribution.release_stats import MAX_DAYS, date_range
-from distribution.statistics import add_release_counts
+from distribution.statistics import MAX_DAYS, add_release_counts, date_range
 from tests.distribution.catalogue_data import make_release
 
 pytestmark = pytest.mark.django_db

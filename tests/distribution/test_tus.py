@@ -13,7 +13,8 @@ import libtorrent as lt
 import pytest
 from django.utils import timezone
 
-from distribution import services, torrents, uploads
+from bittorrent import torrents
+from distribution import services, uploads
 from distribution.models import Release, ReleaseFile, Upload
 
 TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}

@@ -5,12 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from bittorrent import bencode
 from distribution.models import ReleaseDayStats
 from seeder import demand, selectors, services
 from seeder.models import SeederNode, Seeding
 from seeder.session import TorrentReport
 from tests.factories import ReleaseFactory
-from tracker import bencode
 
 pytestmark = pytest.mark.django_db
 

@@ -5,13 +5,14 @@ import asyncio
 import pytest
 from django.urls import reverse
 
+from bittorrent import bencode
 from tests.tracker.conftest import announce_query, info_hash, publish_release
-from tracker import bencode, views
+from tracker import views
+from tracker.engine import Tracker
 from tracker.http1 import parse_head
 from tracker.http_server import HttpTrackerServer
 from tracker.protocol import parse_announce
 from tracker.proxies import TrustedProxies
-from tracker.service import Tracker
 from tracker.swarm_store import MemorySwarmStore
 
 HASH = info_hash("address")

@@ -7,9 +7,9 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
+from bittorrent import bencode
 from tests.libtorrent_peers import client_session, wait_until
 from tests.tracker.conftest import publish_release, quoted
-from tracker import bencode
 
 pytestmark = pytest.mark.slow
 

@@ -6,14 +6,16 @@ from urllib.parse import parse_qsl
 import pytest
 from django.urls import reverse
 
+from bittorrent import bencode
+from distribution import access
+from distribution.models import Passkey
 from tests.factories import UserFactory
 from tests.tracker.conftest import announce_query, info_hash, publish_release
-from tests.tracker.test_tracker_service import udp_announce, udp_connect
-from tracker import bencode, services, views
+from tests.tracker.test_engine import udp_announce, udp_connect
+from tracker import views
+from tracker.engine import Tracker, UdpTracker, Whitelist
 from tracker.http_server import HttpTrackerServer, split_path
-from tracker.models import Passkey
 from tracker.selectors import load_whitelist
-from tracker.service import Tracker, UdpTracker, Whitelist
 from tracker.swarm_store import MemorySwarmStore
 
 PUBLIC = info_hash("public")
@@ -113,7 +115,7 @@ def test_a_passkey_is_random_unique_and_regenerated_at_once():
     assert len(key) == 32 and key != Passkey.for_user(second).key
     assert Passkey.for_user(first).key == key
     assert key.encode() in load_whitelist().passkeys
-    regenerated = services.regenerate_passkey(first)
+    regenerated = access.regenerate_passkey(first)
     assert regenerated.key != key
     passkeys = load_whitelist().passkeys
     assert key.encode() not in passkeys and regenerated.key.encode() in passkeys
@@ -168,7 +170,7 @@ def test_the_torrent_gets_the_users_announce_url_and_keeps_its_info_hash(setting
         }
     )
     user = UserFactory()
-    rewritten = bencode.decode(services.torrent_with_passkey(metainfo, user))
+    rewritten = bencode.decode(access.torrent_with_passkey(metainfo, user))
     personal = f"http://t.example:6969/announce/{Passkey.for_user(user).key}".encode()
     assert rewritten[b"announce"] == personal
     assert rewritten[b"announce-list"] == [[personal], [b"http://other/announce"]]
@@ -181,17 +183,17 @@ def test_the_torrent_gets_the_users_announce_url_and_keeps_its_info_hash(setting
 def test_the_passkey_page_shows_and_regenerates_it(client, db):
     user = UserFactory()
     client.force_login(user)
-    page = client.get(reverse("tracker-passkey"))
+    page = client.get(reverse("account-passkey"))
     key = Passkey.for_user(user).key
     assert page.status_code == 200 and key in page.content.decode()
-    assert services.announce_url(key) in page.content.decode()
-    response = client.post(reverse("tracker-passkey"))
+    assert access.announce_url(key) in page.content.decode()
+    response = client.post(reverse("account-passkey"))
     assert response.status_code == 302
     assert Passkey.for_user(user).key != key
 
 
 def test_the_passkey_page_needs_a_login(client, db):
-    response = client.get(reverse("tracker-passkey"))
+    response = client.get(reverse("account-passkey"))
     assert response.status_code == 302 and "login" in response["Location"]
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from bittorrent import bencode
 from tests.tracker.conftest import announce_query, info_hash, quoted
-from tracker import bencode
 from tracker.protocol import (
     DEFAULT_NUMWANT,
     MAX_NUMWANT,

@@ -13,11 +13,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
+from bittorrent import bencode
 from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
 from tests.libtorrent_peers import wait_until
 from tests.processes import MANAGE
 from tests.tracker.conftest import announce_query, info_hash, publish_release, redis_url
-from tracker import bencode
 from tracker.protocol import UDP_PROTOCOL_ID
 
 pytestmark = pytest.mark.slow
@@ -176,9 +176,9 @@ def test_it_exits_with_an_error_when_a_worker_cannot_listen(transactional_db):
 
 
 def test_a_private_release_needs_a_passkey_and_a_regenerated_one_stops_working(start_tracker):
+    from distribution.access import regenerate_passkey
+    from distribution.models import Passkey
     from tests.factories import UserFactory
-    from tracker.models import Passkey
-    from tracker.services import regenerate_passkey
 
     release = publish_release("secret", v1=info_hash("run-private"))
     release.visibility = "private"

@@ -9,11 +9,11 @@ import redis
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
+from bittorrent import bencode
 from tests.libtorrent_peers import wait_until
 from tests.tracker.conftest import announce_query, info_hash
-from tracker import bencode
+from tracker.engine import Tracker
 from tracker.protocol import Event, Peer, SwarmCounts
-from tracker.service import Tracker
 from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmStoreUnavailable
 
 TTL = 100

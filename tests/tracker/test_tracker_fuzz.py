@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bittorrent import bencode
 from tests.tracker.conftest import connect_redis, info_hash
-from tracker import bencode
+from tracker.engine import Tracker, UdpTracker
 from tracker.http1 import MAX_HEAD_BYTES, HttpError, RequestReader
 from tracker.protocol import UDP_PROTOCOL_ID
-from tracker.service import Tracker, UdpTracker
 from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore
 
 TRACKED = info_hash("fuzz")

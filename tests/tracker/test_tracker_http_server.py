@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from bittorrent import bencode
 from tests.tracker.conftest import announce_query, info_hash
-from tracker import bencode
+from tracker.engine import Tracker
 from tracker.http1 import MAX_HEAD_BYTES
 from tracker.http_server import HttpTrackerServer
-from tracker.service import Tracker
 from tracker.swarm_store import MemorySwarmStore
 
 HASH = info_hash("served")

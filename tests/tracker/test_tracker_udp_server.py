@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 import redis
 
 from tests.tracker.conftest import info_hash
+from tracker.engine import Tracker, UdpTracker
 from tracker.protocol import UDP_PROTOCOL_ID
-from tracker.service import Tracker, UdpTracker
 from tracker.swarm_store import RedisSwarmStore, SwarmStore
 from tracker.udp_server import UdpTrackerServer
 

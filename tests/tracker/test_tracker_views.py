@@ -3,8 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from bittorrent import bencode
 from tests.tracker.conftest import announce_query, info_hash, publish_release, quoted
-from tracker import bencode, views
+from tracker import views
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import tracker.models
+import distribution.models
 
 
 class Migration(migrations.Migration):
@@ -25,7 +25,10 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                ("key", models.CharField(default=tracker.models.new_passkey, max_length=32, unique=True)),
+                (
+                    "key",
+                    models.CharField(default=distribution.models.new_passkey, max_length=32, unique=True),
+                ),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
                 (
                     "user",

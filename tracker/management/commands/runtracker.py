@@ -27,11 +27,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
+from tracker.engine import Tracker, UdpTracker, Whitelist
 from tracker.http_server import HttpTrackerServer
 from tracker.proxies import TrustedProxies
 from tracker.selectors import load_whitelist
-from tracker.service import Tracker, UdpTracker, Whitelist
-from tracker.statistics import configured_swarm_store, write_statistics
+from tracker.statistics_flush import configured_swarm_store, write_statistics
 from tracker.swarm_store import MemorySwarmStore, SwarmStatistics
 from tracker.udp_server import UdpTrackerServer
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from distribution import torrents
+from bittorrent import torrents
 
 
 @dataclass(frozen=True)

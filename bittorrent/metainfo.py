@@ -1,6 +1,6 @@
 """What the release page reads back from a built .torrent: each file's BEP 52 pieces root."""
 
-from tracker.bencode import BencodeError, decode
+from bittorrent.bencode import BencodeError, decode
 
 
 def pieces_roots(metainfo: bytes) -> dict[str, str]:

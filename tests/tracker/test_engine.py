@@ -4,10 +4,10 @@ import struct
 
 import pytest
 
+from bittorrent import bencode
 from tests.tracker.conftest import announce_query, info_hash, quoted
-from tracker import bencode
+from tracker.engine import Tracker, UdpTracker
 from tracker.protocol import UDP_PROTOCOL_ID
-from tracker.service import Tracker, UdpTracker
 from tracker.swarm_store import MemorySwarmStore
 
 V1 = info_hash("v1")

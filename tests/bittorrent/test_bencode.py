@@ -2,7 +2,7 @@
 
 import pytest
 
-from tracker.bencode import MAX_DEPTH, BencodeError, decode, encode
+from bittorrent.bencode import MAX_DEPTH, BencodeError, decode, encode
 
 TORRENT_LIKE = (
     b"d8:announce30:http://127.0.0.1:6969/announce4:infod6:lengthi1048576e4:name8:file.bin"

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from distribution.models import Release
-from distribution.release_stats import CSV_COLUMNS, date_range, release_statistics
+from distribution.statistics import CSV_COLUMNS, date_range, release_statistics
 
 
 @login_required

@@ -2,7 +2,7 @@
 
 The page (static/js/publish.js) declares the files first, so every rule (paths,
 duplicates, size limit, quota) is checked before a byte is sent; it then sends
-each file with tus (distribution.tus) and finally asks for the build.
+each file with tus (distribution.views.tus) and finally asks for the build.
 """
 
 import json

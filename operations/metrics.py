@@ -1,15 +1,6 @@
-"""``/metrics``: the dashboard's figures in Prometheus' text format.
+"""The dashboard's figures in Prometheus' text format, served at ``/metrics`` by operations.views."""
 
-Guarded: with FANOUT_METRICS_TOKEN set, a scraper sends ``Authorization:
-Bearer <token>``; without it (or in addition), a staff session may read it.
-"""
-
-import hmac
-
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-
-from distribution import swarm_health
+from operations import swarm_health
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -26,17 +17,6 @@ _COUNTERS = (
         "Bytes peers reported downloading.",
     ),
 )
-
-
-def _allowed(request: HttpRequest) -> bool:
-    token = settings.FANOUT_METRICS_TOKEN
-    if token:
-        sent = request.headers.get("Authorization", "")
-        if sent.startswith("Bearer ") and hmac.compare_digest(
-            sent[len("Bearer ") :].encode(), token.encode()
-        ):
-            return True
-    return request.user.is_authenticated and request.user.is_staff
 
 
 def _escape(label: str) -> str:
@@ -117,11 +97,3 @@ def render_metrics() -> str:
         [(f'{{node="{_escape(node.name)}"}}', node.releases_seeded) for node in nodes],
     )
     return "\n".join(lines) + "\n"
-
-
-def metrics(request: HttpRequest) -> HttpResponse:
-    if not _allowed(request):
-        response = HttpResponse("Send Authorization: Bearer <FANOUT_METRICS_TOKEN>.\n", status=401)
-        response["WWW-Authenticate"] = 'Bearer realm="fanout-metrics"'
-        return response
-    return HttpResponse(render_metrics(), content_type=CONTENT_TYPE)

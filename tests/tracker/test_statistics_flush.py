@@ -13,7 +13,7 @@ from tests.tracker.test_runtracker import fetch
 from tests.tracker.test_swarm_store import peer
 from tracker import tasks
 from tracker.protocol import Event
-from tracker.statistics import configured_swarm_store, flush_statistics, write_statistics
+from tracker.statistics_flush import configured_swarm_store, flush_statistics, write_statistics
 from tracker.swarm_store import SwarmStatistics
 
 TTL = 100

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from distribution import torrents
-from distribution.upload_hashes import UploadHasher, known_hashes
+from bittorrent import torrents
+from bittorrent.hashing import UploadHasher, known_hashes
 
 SIZES = {"a.bin": 200_000, "b/c.bin": 70_001, "d.txt": 5, "e.bin": 16 * 1024 * 3}
 

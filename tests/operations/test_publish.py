@@ -4,8 +4,8 @@ import io
 
 from django.core.management import call_command
 
-from distribution.management.commands.publish import progress_line
 from distribution.models import Release
+from operations.management.commands.publish import progress_line
 
 
 def test_it_draws_a_bar_of_pieces_hashed():

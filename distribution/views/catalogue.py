@@ -12,13 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from distribution import publishing, selectors, services
+from bittorrent.metainfo import pieces_roots
+from distribution import selectors, services
+from distribution.access import magnet_with_passkey, torrent_with_passkey
 from distribution.byte_ranges import file_response
 from distribution.forms import ReleaseForm
-from distribution.metainfo import pieces_roots
 from distribution.models import Release
 from distribution.statistics import add_release_counts
-from tracker.services import magnet_with_passkey, torrent_with_passkey
+from distribution.views import publishing
 
 PAGE_SIZE = 25
 

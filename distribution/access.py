@@ -1,12 +1,15 @@
-"""Passkeys for users, and the .torrent files that carry them."""
+"""Who may fetch what: passkeys for users, and the personal .torrent files and magnets that carry them.
+
+The tracker reads the passkeys through tracker.selectors, as it reads the swarms it serves.
+"""
 
 from urllib.parse import parse_qsl, quote, urlencode
 
 from django.conf import settings
 from django.db import transaction
 
-from tracker import bencode
-from tracker.models import Passkey
+from bittorrent import bencode
+from distribution.models import Passkey
 
 
 def announce_url(passkey: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from distribution import torrents
+from bittorrent import torrents
 
 ANNOUNCE = "http://tracker.test/announce"
 WEB_SEED = "http://web.test/releases/1/files/"
