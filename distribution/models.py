@@ -214,11 +214,9 @@ class Torrent(models.Model):
         return hashes
 
 
-class ReleaseDayStats(models.Model):
-    """What happened to one release on one day (UTC). Counters only ever grow."""
+class ReleaseCounters(models.Model):
+    """The counters kept per release, per day and all-time; their names are listed here only."""
 
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="day_stats")
-    day = models.DateField()
     torrent_fetches = models.PositiveBigIntegerField(default=0)
     magnet_fetches = models.PositiveBigIntegerField(default=0)
     completed = models.PositiveBigIntegerField(
@@ -237,6 +235,19 @@ class ReleaseDayStats(models.Model):
     )
 
     class Meta:
+        abstract = True
+
+
+COUNTER_NAMES = tuple(field.name for field in ReleaseCounters._meta.local_fields)
+
+
+class ReleaseDayStats(ReleaseCounters):
+    """What happened to one release on one day (UTC). Counters only ever grow."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="day_stats")
+    day = models.DateField()
+
+    class Meta:
         ordering = ["release", "day"]
         constraints = [
             models.UniqueConstraint(fields=["release", "day"], name="one_stats_row_per_release_day")
@@ -248,7 +259,7 @@ class ReleaseDayStats(models.Model):
         return f"{self.release_id} on {self.day}"
 
 
-class ReleaseTotals(models.Model):
+class ReleaseTotals(ReleaseCounters):
     """A release's all-time counters and its swarm as last sampled, one row per release.
 
     Lists and sorts read these instead of summing a year of ReleaseDayStats or
@@ -258,14 +269,6 @@ class ReleaseTotals(models.Model):
     """
 
     release = models.OneToOneField(Release, on_delete=models.CASCADE, primary_key=True, related_name="totals")
-    torrent_fetches = models.PositiveBigIntegerField(default=0)
-    magnet_fetches = models.PositiveBigIntegerField(default=0)
-    completed = models.PositiveBigIntegerField(default=0)
-    http_requests = models.PositiveBigIntegerField(default=0)
-    http_bytes = models.PositiveBigIntegerField(default=0)
-    origin_bytes = models.PositiveBigIntegerField(default=0)
-    reported_uploaded_bytes = models.PositiveBigIntegerField(default=0)
-    reported_downloaded_bytes = models.PositiveBigIntegerField(default=0)
     seeders = models.PositiveIntegerField(default=0)
     leechers = models.PositiveIntegerField(default=0)
     sampled_at = models.DateTimeField(null=True, blank=True)

@@ -14,20 +14,9 @@ from django.db.models import Max, Model
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from distribution.models import Release, ReleaseDayStats, ReleaseTotals, SwarmSample
+from distribution.models import COUNTER_NAMES, Release, ReleaseDayStats, ReleaseTotals, SwarmSample
 
-COUNTERS = frozenset(
-    {
-        "torrent_fetches",
-        "magnet_fetches",
-        "completed",
-        "http_requests",
-        "http_bytes",
-        "origin_bytes",
-        "reported_uploaded_bytes",
-        "reported_downloaded_bytes",
-    }
-)
+COUNTERS = frozenset(COUNTER_NAMES)
 _COUNTER_COLUMNS = sorted(COUNTERS)
 _ROWS_PER_STATEMENT = 500
 # Counters stop at the largest value a 64-bit column holds: the tracker's byte
@@ -165,18 +154,9 @@ class DayRow:
         return self.delivered_bytes / self.origin_sent_bytes if self.origin_sent_bytes else None
 
 
-CSV_COLUMNS = (
-    "day",
-    "completed",
-    "torrent_fetches",
-    "magnet_fetches",
-    "http_requests",
-    "http_bytes",
-    "origin_bytes",
-    "reported_downloaded_bytes",
-    "origin_sent_bytes",
-    "offload_ratio",
-)
+# The counters a day's row of the statistics page shows, in its column order.
+DAY_ROW_COUNTERS = tuple(name for name in DayRow.__dataclass_fields__ if name != "day")
+CSV_COLUMNS = ("day", *DAY_ROW_COUNTERS, "origin_sent_bytes", "offload_ratio")
 
 
 @dataclass(frozen=True)
@@ -196,8 +176,9 @@ class ReleaseStatistics:
 
     @property
     def totals(self) -> DayRow:
-        fields = [name for name in DayRow.__dataclass_fields__ if name != "day"]
-        return DayRow(day=self.end, **{name: sum(getattr(row, name) for row in self.days) for name in fields})
+        return DayRow(
+            day=self.end, **{name: sum(getattr(row, name) for row in self.days) for name in DAY_ROW_COUNTERS}
+        )
 
     def chart_data(self) -> dict:
         return {
@@ -242,18 +223,7 @@ def release_statistics(release: Release, start: datetime.date, end: datetime.dat
     day = start
     while day <= end:
         row = stored.get(day)
-        days.append(
-            DayRow(
-                day=day,
-                completed=row.completed if row else 0,
-                torrent_fetches=row.torrent_fetches if row else 0,
-                magnet_fetches=row.magnet_fetches if row else 0,
-                http_requests=row.http_requests if row else 0,
-                http_bytes=row.http_bytes if row else 0,
-                origin_bytes=row.origin_bytes if row else 0,
-                reported_downloaded_bytes=row.reported_downloaded_bytes if row else 0,
-            )
-        )
+        days.append(DayRow(day=day, **{name: getattr(row, name) if row else 0 for name in DAY_ROW_COUNTERS}))
         day += datetime.timedelta(days=1)
 
     hourly = (end - start).days < HOURLY_UP_TO_DAYS

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from distribution.models import Release
-from distribution.statistics import CSV_COLUMNS, date_range, release_statistics
+from distribution.statistics import CSV_COLUMNS, DAY_ROW_COUNTERS, date_range, release_statistics
 
 
 @login_required
@@ -38,13 +38,7 @@ def _csv(release: Release, statistics) -> HttpResponse:
         writer.writerow(
             [
                 row.day.isoformat(),
-                row.completed,
-                row.torrent_fetches,
-                row.magnet_fetches,
-                row.http_requests,
-                row.http_bytes,
-                row.origin_bytes,
-                row.reported_downloaded_bytes,
+                *(getattr(row, name) for name in DAY_ROW_COUNTERS),
                 row.origin_sent_bytes,
                 "" if ratio is None else f"{ratio:.3f}",
             ]
