@@ -1,5 +1,10 @@
-from django.contrib import admin
+"""The admin: releases' states shown read-only, changed only through their transitions."""
 
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from distribution import services
 from distribution.models import (
     Passkey,
     Product,
@@ -34,6 +39,10 @@ class ReleaseAdmin(admin.ModelAdmin):
     filter_horizontal = ["tags"]
     search_fields = ["product__name", "version"]
     readonly_fields = [
+        "status",
+        "failure_reason",
+        "published_at",
+        "retired_at",
         "storage_key",
         "content_name",
         "is_single_file",
@@ -42,6 +51,42 @@ class ReleaseAdmin(admin.ModelAdmin):
         "build_updated_at",
     ]
     inlines = [ReleaseFileInline]
+    actions = ["retry_builds", "retire_releases", "fail_builds"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A release is made with its files, by the publish page or command; here it would have none.
+        return False
+
+    @admin.action(description="Build the selected failed releases again")
+    def retry_builds(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
+        moved = 0
+        for release in queryset:
+            try:
+                services.retry_build(release=release)
+            except services.ReleaseRejected:
+                continue
+            moved += 1
+        self._report(request, moved, len(queryset), "queued for a new build", "failed")
+
+    @admin.action(description="Retire the selected published releases")
+    def retire_releases(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
+        moved = sum(release.retire() for release in queryset)
+        self._report(request, moved, len(queryset), "retired", "published")
+
+    @admin.action(description="Stop the selected builds (they fail; a retry builds again)")
+    def fail_builds(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
+        reason = f"Stopped by {request.user.get_username()} in the admin."
+        moved = sum(release.fail(reason) for release in queryset)
+        self._report(request, moved, len(queryset), "stopped", "processing")
+
+    def _report(self, request: HttpRequest, moved: int, selected: int, done: str, required: str) -> None:
+        self.message_user(request, f"{moved} of {selected} selected releases {done}.", messages.SUCCESS)
+        if moved < selected:
+            self.message_user(
+                request,
+                f"{selected - moved} left as they were: they were not {required}.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Torrent)

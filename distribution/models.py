@@ -2,10 +2,12 @@
 
 import secrets
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -46,6 +48,9 @@ class Release(models.Model):
         PUBLISHED = "published", "Published"
         FAILED = "failed", "Failed"
         RETIRED = "retired", "Retired"
+
+    # A release's files may be sent, replaced or removed only before its build starts.
+    FILES_MAY_CHANGE_IN = (Status.DRAFT, Status.UPLOADING)
 
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public"
@@ -131,37 +136,73 @@ class Release(models.Model):
             build_pieces_done=done, build_pieces_total=total, build_updated_at=timezone.now()
         )
 
-    def mark_uploading(self) -> bool:
-        """Draft to uploading when the first byte is on its way; False if it was not a draft."""
-        updated = Release.objects.filter(pk=self.pk, status=self.Status.DRAFT).update(
-            status=self.Status.UPLOADING
+    @property
+    def files_may_change(self) -> bool:
+        return self.status in self.FILES_MAY_CHANGE_IN
+
+    # One method per transition. Each is a single conditional UPDATE: of two
+    # callers racing, the database lets exactly one through, and that one alone
+    # is told True.
+
+    def start_uploading(self) -> bool:
+        """Draft to uploading when the first byte is on its way."""
+        return self._update_if(Q(status=self.Status.DRAFT), status=self.Status.UPLOADING)
+
+    def start_processing(self) -> bool:
+        """Draft or uploading to processing: every file is sent, the build may start."""
+        return self._start_build(Q(status__in=self.FILES_MAY_CHANGE_IN))
+
+    def publish(self) -> bool:
+        """Processing to published: the torrent is built."""
+        return self._update_if(
+            Q(status=self.Status.PROCESSING),
+            status=self.Status.PUBLISHED,
+            failure_reason="",
+            published_at=timezone.now(),
         )
+
+    def fail(self, reason: str) -> bool:
+        """Processing to failed, with the reason the publisher will read."""
+        return self._update_if(
+            Q(status=self.Status.PROCESSING), status=self.Status.FAILED, failure_reason=reason
+        )
+
+    def retry(self) -> bool:
+        """Failed to processing, to build again from the start."""
+        return self._start_build(Q(status=self.Status.FAILED))
+
+    def retire(self) -> bool:
+        """Published to retired: no longer tracked or seeded."""
+        return self._update_if(
+            Q(status=self.Status.PUBLISHED), status=self.Status.RETIRED, retired_at=timezone.now()
+        )
+
+    def claim_stalled_build(self, *, stalled_before: datetime) -> bool:
+        """Take a build whose progress stopped before ``stalled_before``, to queue it again.
+
+        Claiming marks it as progressing now, so the next look finds it stalled
+        only once it stops again.
+        """
+        return self._update_if(
+            Q(status=self.Status.PROCESSING, build_updated_at__lt=stalled_before),
+            build_updated_at=timezone.now(),
+        )
+
+    def _start_build(self, condition: Q) -> bool:
+        return self._update_if(
+            condition,
+            status=self.Status.PROCESSING,
+            failure_reason="",
+            build_pieces_done=0,
+            build_updated_at=timezone.now(),
+        )
+
+    def _update_if(self, condition: Q, **changes) -> bool:
+        updated = Release.objects.filter(condition, pk=self.pk).update(**changes)
         if updated:
-            self.status = self.Status.UPLOADING
+            for name, value in changes.items():
+                setattr(self, name, value)
         return bool(updated)
-
-    def mark_published(self) -> None:
-        self.status = self.Status.PUBLISHED
-        self.failure_reason = ""
-        self.published_at = timezone.now()
-        self.save(update_fields=["status", "failure_reason", "published_at"])
-
-    def mark_failed(self, reason: str) -> None:
-        self.status = self.Status.FAILED
-        self.failure_reason = reason
-        self.save(update_fields=["status", "failure_reason"])
-
-    def mark_processing(self) -> None:
-        self.status = self.Status.PROCESSING
-        self.failure_reason = ""
-        self.build_pieces_done = 0
-        self.build_updated_at = timezone.now()
-        self.save(update_fields=["status", "failure_reason", "build_pieces_done", "build_updated_at"])
-
-    def mark_retired(self) -> None:
-        self.status = self.Status.RETIRED
-        self.retired_at = timezone.now()
-        self.save(update_fields=["status", "retired_at"])
 
 
 class ReleaseFile(models.Model):

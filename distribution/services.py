@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -67,14 +68,6 @@ def get_or_create_product(*, name: str, created_by=None) -> Product:
 
 
 @dataclass(frozen=True)
-class DeclaredFile:
-    """A file a publisher announces before sending it: its path in the release and its size."""
-
-    path: str
-    size: int
-
-
-@dataclass(frozen=True)
 class _CheckedRelease:
     version: str
     paths: list[str]
@@ -85,7 +78,12 @@ class _CheckedRelease:
 
 
 def _check_release(
-    *, product: Product, version: str, files: list[DeclaredFile], torrent_format: str | None, created_by
+    *,
+    product: Product,
+    version: str,
+    files: list[torrents.TorrentFile],
+    torrent_format: str | None,
+    created_by,
 ) -> _CheckedRelease:
     """Every rule a new release must meet, checked before a byte of it is stored."""
     try:
@@ -175,7 +173,7 @@ def create_release(
     checked = _check_release(
         product=product,
         version=version,
-        files=[DeclaredFile(f.path, f.size) for f in files],
+        files=[torrents.TorrentFile(f.path, f.size) for f in files],
         torrent_format=torrent_format,
         created_by=created_by,
     )
@@ -236,7 +234,7 @@ def start_release(
     *,
     product: Product,
     version: str,
-    files: list[DeclaredFile],
+    files: list[torrents.TorrentFile],
     notes: str = "",
     visibility: str = Release.Visibility.PUBLIC,
     torrent_format: str | None = None,
@@ -271,14 +269,14 @@ def start_release(
 
 
 def _resumable_release(
-    *, product: Product, version: str, files: list[DeclaredFile], created_by
+    *, product: Product, version: str, files: list[torrents.TorrentFile], created_by
 ) -> Release | None:
     release = (
         Release.objects.filter(
             product=product,
             version=version.strip(),
             created_by=created_by,
-            status__in=[Release.Status.DRAFT, Release.Status.UPLOADING],
+            status__in=Release.FILES_MAY_CHANGE_IN,
         )
         .select_related("product")
         .first()
@@ -294,12 +292,18 @@ def _resumable_release(
 
 
 def finish_uploading(*, release: Release) -> None:
-    """The publisher's page says every file is sent: check that, then queue the build."""
+    """The publisher's page says every file is sent: check that, then queue the build.
+
+    1. Lock the release row: distribution.uploads takes the same lock before
+       it creates, removes or writes to an upload of it.
+    2. Under the lock, every file's upload is complete and none can change.
+    3. Only then does the release leave the statuses in which files may change.
+    """
     with transaction.atomic():
         locked = Release.objects.select_for_update().get(pk=release.pk)
         if locked.status in (Release.Status.PROCESSING, Release.Status.PUBLISHED):
             return
-        if locked.status not in (Release.Status.DRAFT, Release.Status.UPLOADING):
+        if not locked.files_may_change:
             raise ReleaseRejected(f"This release is {locked.status}; its files can no longer change.")
         missing = [
             f.path
@@ -309,7 +313,7 @@ def finish_uploading(*, release: Release) -> None:
         if missing:
             shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
             raise ReleaseRejected(f"{len(missing)} file(s) are not uploaded yet: {shown}.")
-        locked.mark_processing()
+        locked.start_processing()
         transaction.on_commit(lambda: _queue_build(locked.pk))
 
 
@@ -343,7 +347,7 @@ def build_release_torrent(*, release_id: int) -> None:
     """Hash a processing release's files, build its torrent and publish it.
 
     Safe to run twice or after a killed run: it acts only on a release still
-    processing, and the final write happens under a row lock.
+    processing, and its results are stored in the transaction that publishes it.
     """
     release = Release.objects.select_related("product").filter(pk=release_id).first()
     if release is None or release.status != Release.Status.PROCESSING:
@@ -352,16 +356,16 @@ def build_release_torrent(*, release_id: int) -> None:
     try:
         built, digests = _hash_and_build(release, files)
     except BuildFailed as exc:
-        _fail_build(release_id, str(exc))
+        release.fail(str(exc))
         return
     except Exception as exc:
         logger.exception("torrent build of release %s failed", release_id)
-        _fail_build(release_id, f"Unexpected error while building the torrent: {exc}")
+        release.fail(f"Unexpected error while building the torrent: {exc}")
         return
 
     with transaction.atomic():
-        release = Release.objects.select_for_update().get(pk=release_id)
-        if release.status != Release.Status.PROCESSING:
+        # The UPDATE that publishes holds the row until the torrent is stored beside it.
+        if not release.publish():
             return
         for release_file, digest in zip(files, digests, strict=True):
             release_file.sha256 = digest
@@ -378,7 +382,6 @@ def build_release_torrent(*, release_id: int) -> None:
             },
         )
         release.record_build_progress(built.piece_count, built.piece_count)
-        release.mark_published()
     uploads.remove_hash_states(release)
     logger.info("release %s published", release_id)
 
@@ -429,41 +432,36 @@ def _hash_and_build(release: Release, files: list[ReleaseFile]) -> tuple[torrent
     return built, digests
 
 
-def _fail_build(release_id: int, reason: str) -> None:
-    with transaction.atomic():
-        release = Release.objects.select_for_update().get(pk=release_id)
-        if release.status == Release.Status.PROCESSING:
-            release.mark_failed(reason)
-
-
 def retry_build(*, release: Release) -> None:
-    with transaction.atomic():
-        locked = Release.objects.select_for_update().get(pk=release.pk)
-        if locked.status != Release.Status.FAILED:
-            raise ReleaseRejected(f"Only a failed release can be retried; this one is {locked.status}.")
-        locked.mark_processing()
-        transaction.on_commit(lambda: _queue_build(locked.pk))
+    """Build a failed release's torrent again."""
+    if not release.retry():
+        raise ReleaseRejected(f"Only a failed release can be retried; this one is {_status_now(release)}.")
+    transaction.on_commit(lambda: _queue_build(release.pk))
 
 
 def retire_release(*, release: Release) -> None:
-    with transaction.atomic():
-        locked = Release.objects.select_for_update().get(pk=release.pk)
-        if locked.status != Release.Status.PUBLISHED:
-            raise ReleaseRejected(f"Only a published release can be retired; this one is {locked.status}.")
-        locked.mark_retired()
+    """Stop tracking and seeding a published release."""
+    if not release.retire():
+        raise ReleaseRejected(f"Only a published release can be retired; this one is {_status_now(release)}.")
+
+
+def _status_now(release: Release) -> str:
+    release.refresh_from_db(fields=["status"])
+    return release.status
 
 
 def requeue_stalled_builds() -> list[int]:
-    """Queue again the builds whose progress stopped (a worker died mid-build)."""
+    """Queue again the builds whose progress stopped (a worker died mid-build); their ids.
+
+    Each is claimed before it is queued, so a build is queued once however
+    many of these runs overlap, and again only once it stalls again.
+    """
     cutoff = timezone.now() - timedelta(seconds=settings.FANOUT_BUILD_STALL_SECONDS)
-    stalled = list(
-        Release.objects.filter(status=Release.Status.PROCESSING, build_updated_at__lt=cutoff).values_list(
-            "pk", flat=True
-        )
-    )
-    for release_id in stalled:
-        _queue_build(release_id)
-    return stalled
+    stalled = Release.objects.filter(status=Release.Status.PROCESSING, build_updated_at__lt=cutoff).only("pk")
+    requeued = [release.pk for release in stalled if release.claim_stalled_build(stalled_before=cutoff)]
+    for release_id in requeued:
+        transaction.on_commit(partial(_queue_build, release_id))
+    return requeued
 
 
 def incoming_files_from_paths(paths: Iterable[Path]) -> list[IncomingFile]:

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,7 +30,6 @@ from distribution.release_paths import clean_relative_path
 
 READ_SIZE = 1024 * 1024
 CHECKPOINT_BYTES = 32 * 1024 * 1024
-OPEN_STATUSES = (Release.Status.DRAFT, Release.Status.UPLOADING)
 
 
 class UploadError(Exception):
@@ -89,6 +90,20 @@ def layout_of(release: Release) -> torrents.Layout:
     )
 
 
+def _lock_open_release(release_id: int) -> Release:
+    """Lock the release row, as finish_uploading does to start the build, and refuse if it has.
+
+    Called inside a transaction; while it lasts, the release cannot leave the
+    statuses in which its files may change.
+    """
+    release = Release.objects.select_for_update().filter(pk=release_id).first()
+    if release is None:
+        raise UploadError("This release was removed.", 404)
+    if not release.files_may_change:
+        raise UploadError(f"This release is {release.status}; its files can no longer change.", 409)
+    return release
+
+
 def create_upload(*, release_id: int, path: str, length: int, user) -> Upload:
     """Open an upload for a declared file; refused, with the reason, before any byte is stored."""
     if length > settings.FANOUT_RELEASE_MAX_BYTES:
@@ -103,23 +118,21 @@ def create_upload(*, release_id: int, path: str, length: int, user) -> Upload:
     release = Release.objects.select_related("product").filter(pk=release_id).first()
     if release is None or not release.product.can_publish(user):
         raise UploadError("No such release among yours.", 404)
-    if release.status not in OPEN_STATUSES:
-        raise UploadError(f"This release is {release.status}; its files can no longer change.", 409)
     release_file = release.files.filter(path=path).first()
     if release_file is None:
         raise UploadError(f"{path}: this file was not declared for the release.")
     if release_file.size != length:
         raise UploadError(f"{path}: declared with {release_file.size} bytes, the upload says {length}.")
     with transaction.atomic():
+        _lock_open_release(release.pk).start_uploading()
         previous = Upload.objects.select_for_update().filter(release_file=release_file).first()
         if previous is not None and previous.is_complete:
             raise UploadError(f"{path} is already uploaded.", 409)
         if previous is not None:
-            _remove_upload(previous)
+            _delete_upload(previous)
         upload = Upload.objects.create(
             release_file=release_file, created_by=user, length=length, expires_at=_expiry()
         )
-    release.mark_uploading()
     destination = release_file.disk_path
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.open("wb").close()
@@ -138,7 +151,7 @@ def get_upload(*, upload_id, user) -> Upload:
 @contextmanager
 def _writer_lock(upload: Upload):
     """One request writes an upload at a time; a second one is told so at once."""
-    lock_path = settings.UPLOADS_DIR / "tus" / f"{upload.id}.lock"
+    lock_path = _writer_lock_path(str(upload.id))
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock_file:
         try:
@@ -149,6 +162,10 @@ def _writer_lock(upload: Upload):
             yield
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _writer_lock_path(upload_id: str) -> Path:
+    return settings.UPLOADS_DIR / "tus" / f"{upload_id}.lock"
 
 
 def receive(*, upload: Upload, offset: int, read: Callable[[int], bytes], length: int | None) -> Upload:
@@ -170,9 +187,12 @@ def receive(*, upload: Upload, offset: int, read: Callable[[int], bytes], length
             raise UploadError(
                 f"{offset + length} bytes would be more than the upload's {upload.length}.", 413
             )
-        release = upload.release_file.release
-        if release.status not in OPEN_STATUSES:
-            raise UploadError(f"This release is {release.status}; its files can no longer change.", 409)
+        # 1. The upload is incomplete (checked above, under its writer lock),
+        #    so finish_uploading refuses to start the build until it is.
+        # 2. Under the release's row lock, the build has not started.
+        # From there to this upload's completion, no build can start.
+        with transaction.atomic():
+            release = _lock_open_release(upload.release_file.release_id)
         layout = layout_of(release)
         data_path = upload.release_file.disk_path
         digest = running_digests.take(str(upload.id), offset)
@@ -239,25 +259,30 @@ def _complete(upload: Upload, digest) -> None:
 
 def terminate(*, upload: Upload) -> None:
     """The tus termination: the upload and its bytes go; the declared file stays, to upload again."""
-    if upload.release_file.release.status not in OPEN_STATUSES:
-        raise UploadError("The release's build has started; its uploads stay.", 409)
-    with _writer_lock(upload):
-        _remove_upload(upload)
+    with _writer_lock(upload), transaction.atomic():
+        _lock_open_release(upload.release_file.release_id)
+        _delete_upload_and_bytes(upload)
 
 
-def _remove_upload(upload: Upload) -> None:
-    running_digests.forget(str(upload.id))
-    remove_state(upload.hash_state_dir)
-    try:
-        os.unlink(upload.release_file.disk_path)
-    except FileNotFoundError:
-        pass
-    try:
-        os.unlink(settings.UPLOADS_DIR / "tus" / f"{upload.id}.lock")
-    except FileNotFoundError:
-        pass
+def _delete_upload(upload: Upload) -> None:
+    """Delete the upload's row; its hashes and writer lock file go once that commits."""
+    upload_id, hash_state_dir = str(upload.id), upload.hash_state_dir
     ReleaseFile.objects.filter(pk=upload.release_file_id).update(sha256="")
     upload.delete()
+    transaction.on_commit(lambda: _remove_upload_files(upload_id, hash_state_dir))
+
+
+def _remove_upload_files(upload_id: str, hash_state_dir: Path) -> None:
+    running_digests.forget(upload_id)
+    remove_state(hash_state_dir)
+    _writer_lock_path(upload_id).unlink(missing_ok=True)
+
+
+def _delete_upload_and_bytes(upload: Upload) -> None:
+    """As _delete_upload, and the bytes received go too."""
+    data_path = upload.release_file.disk_path
+    _delete_upload(upload)
+    transaction.on_commit(lambda: data_path.unlink(missing_ok=True))
 
 
 def expire_uploads() -> int:
@@ -274,7 +299,8 @@ def expire_uploads() -> int:
                 # Re-read under the lock: a request may have renewed it meanwhile.
                 fresh = Upload.objects.filter(pk=upload.pk, expires_at__lt=timezone.now()).first()
                 if fresh is not None and not fresh.is_complete:
-                    _remove_upload(upload)
+                    with transaction.atomic():
+                        _delete_upload_and_bytes(upload)
                     removed += 1
         except UploadError:
             continue
@@ -285,7 +311,7 @@ def _remove_abandoned_drafts() -> int:
     """Drafts nobody sent a byte to within the expiry: they would hold their publisher's quota."""
     cutoff = timezone.now() - timedelta(seconds=settings.FANOUT_UPLOAD_EXPIRY_SECONDS)
     abandoned = (
-        Release.objects.filter(status__in=OPEN_STATUSES, created_at__lt=cutoff)
+        Release.objects.filter(status__in=Release.FILES_MAY_CHANGE_IN, created_at__lt=cutoff)
         .exclude(files__upload__expires_at__gte=timezone.now())
         .distinct()
     )
@@ -293,17 +319,16 @@ def _remove_abandoned_drafts() -> int:
     for release in abandoned:
         with transaction.atomic():
             locked = (
-                Release.objects.select_for_update().filter(pk=release.pk, status__in=OPEN_STATUSES).first()
+                Release.objects.select_for_update()
+                .filter(pk=release.pk, status__in=Release.FILES_MAY_CHANGE_IN)
+                .first()
             )
             if locked is None:
                 continue
-            for upload in Upload.objects.select_related("release_file__release").filter(
-                release_file__release=locked
-            ):
-                _remove_upload(upload)
-            content_dir = locked.content_dir
+            for upload in Upload.objects.filter(release_file__release=locked):
+                _delete_upload(upload)
             locked.delete()
-        shutil.rmtree(content_dir, ignore_errors=True)
+            transaction.on_commit(partial(shutil.rmtree, locked.content_dir, ignore_errors=True))
         removed += 1
     return removed
 

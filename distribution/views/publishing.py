@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from bittorrent.torrents import TorrentFile
 from distribution import selectors, services
 from distribution.forms import ReleaseForm
 from distribution.models import Release, Upload
@@ -27,12 +28,12 @@ def _error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def _declared_files(raw: str) -> list[services.DeclaredFile]:
+def _declared_files(raw: str) -> list[TorrentFile]:
     try:
         manifest = json.loads(raw)
         if not isinstance(manifest, list) or len(manifest) > MAX_DECLARED_FILES:
             raise ValueError
-        return [services.DeclaredFile(path=str(item["path"]), size=int(item["size"])) for item in manifest]
+        return [TorrentFile(path=str(item["path"]), size=int(item["size"])) for item in manifest]
     except (ValueError, TypeError, KeyError):
         raise services.ReleaseRejected(
             f"The file list must be JSON: [{{'path': ..., 'size': ...}}], at most {MAX_DECLARED_FILES}."

@@ -84,7 +84,7 @@ def test_the_totals_are_the_sums_of_the_day_rows_when_counts_are_added_twice():
 def test_a_retired_release_keeps_its_totals_and_still_adds_to_them(client):
     release = ReleaseFactory(status=Release.Status.PUBLISHED)
     add_release_counts(release_id=release.pk, counts={"completed": 5, "magnet_fetches": 2})
-    release.mark_retired()
+    release.retire()
     add_release_counts(release_id=release.pk, counts={"completed": 1})
 
     swarm = release_swarm(release)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import libtorrent as lt
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from bittorrent import torrents
@@ -187,13 +188,14 @@ def test_it_gives_back_the_same_draft_when_the_page_is_reloaded(logged_in):
     assert again["release_id"] == first["release_id"]
 
 
-def test_it_terminates_an_upload_and_removes_its_bytes(logged_in):
+def test_it_terminates_an_upload_and_removes_its_bytes(logged_in, django_capture_on_commit_callbacks):
     release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
     location = create(logged_in, release_id, "a.bin", 100)["Location"]
     patch(logged_in, location, 0, b"x" * 40)
     data_path = ReleaseFile.objects.get().disk_path
 
-    response = logged_in.delete(urlsplit(location).path, **TUS)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in.delete(urlsplit(location).path, **TUS)
 
     assert response.status_code == 204
     assert not Upload.objects.exists()
@@ -201,7 +203,64 @@ def test_it_terminates_an_upload_and_removes_its_bytes(logged_in):
     assert head(logged_in, location).status_code == 404
 
 
-def test_it_cleans_up_an_abandoned_upload_once_it_expires(logged_in, uploads_dir):
+def test_it_refuses_to_terminate_an_upload_once_the_build_started(logged_in, publisher):
+    release_id = declare(logged_in, {"a.bin": b"x" * 10}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", 10)["Location"]
+    patch(logged_in, location, 0, b"x" * 10)
+    # A DELETE that read its upload just before the page asked for the build.
+    read_before = uploads.get_upload(upload_id=urlsplit(location).path.rsplit("/", 1)[1], user=publisher)
+    assert logged_in.post(f"/releases/{release_id}/uploaded").status_code == 200
+
+    with pytest.raises(uploads.UploadError, match="is processing; its files can no longer change") as refused:
+        uploads.terminate(upload=read_before)
+
+    assert refused.value.status == 409
+    assert Upload.objects.filter(pk=read_before.pk).exists()
+    assert read_before.release_file.disk_path.read_bytes() == b"x" * 10
+    assert Release.objects.get().status == Release.Status.PROCESSING
+
+
+class RolledBack(Exception):
+    pass
+
+
+def test_it_keeps_the_bytes_of_a_termination_that_rolls_back(logged_in, publisher):
+    release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", 100)["Location"]
+    patch(logged_in, location, 0, b"x" * 40)
+    upload = uploads.get_upload(upload_id=urlsplit(location).path.rsplit("/", 1)[1], user=publisher)
+    data_path, hash_state_dir = upload.release_file.disk_path, upload.hash_state_dir
+
+    with pytest.raises(RolledBack), transaction.atomic():
+        uploads.terminate(upload=upload)
+        raise RolledBack
+
+    assert head(logged_in, location)["Upload-Offset"] == "40"
+    assert data_path.read_bytes() == b"x" * 40
+    assert hash_state_dir.exists()
+
+
+def test_it_keeps_the_files_of_an_abandoned_draft_whose_removal_rolls_back(logged_in, settings):
+    release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", 100)["Location"]
+    patch(logged_in, location, 0, b"x" * 40)
+    long_ago = timezone.now() - timedelta(seconds=settings.FANOUT_UPLOAD_EXPIRY_SECONDS + 1)
+    Release.objects.filter(pk=release_id).update(created_at=long_ago)
+    Upload.objects.update(expires_at=long_ago)
+    upload = Upload.objects.get()
+
+    with pytest.raises(RolledBack), transaction.atomic():
+        assert uploads.expire_uploads() == 2
+        raise RolledBack
+
+    assert head(logged_in, location)["Upload-Offset"] == "40"
+    assert upload.release_file.disk_path.read_bytes() == b"x" * 40
+    assert upload.hash_state_dir.exists()
+
+
+def test_it_cleans_up_an_abandoned_upload_once_it_expires(
+    logged_in, uploads_dir, django_capture_on_commit_callbacks
+):
     release_id = declare(logged_in, {"a.bin": b"x" * 100, "b.bin": b"y" * 100}).json()["release_id"]
     stale = create(logged_in, release_id, "a.bin", 100)["Location"]
     patch(logged_in, stale, 0, b"x" * 40)
@@ -212,7 +271,8 @@ def test_it_cleans_up_an_abandoned_upload_once_it_expires(logged_in, uploads_dir
 
     from distribution.tasks import expire_uploads
 
-    expire_uploads.apply()
+    with django_capture_on_commit_callbacks(execute=True):
+        expire_uploads.apply()
 
     assert list(Upload.objects.values_list("release_file__path", flat=True)) == ["b.bin"]
     assert not stale_upload.release_file.disk_path.exists()
@@ -221,7 +281,9 @@ def test_it_cleans_up_an_abandoned_upload_once_it_expires(logged_in, uploads_dir
     assert head(logged_in, fresh)["Upload-Offset"] == "40"
 
 
-def test_it_removes_an_abandoned_draft_and_frees_the_quota(logged_in, settings):
+def test_it_removes_an_abandoned_draft_and_frees_the_quota(
+    logged_in, settings, django_capture_on_commit_callbacks
+):
     settings.FANOUT_PUBLISHER_QUOTA_BYTES = 150
     abandoned = declare(logged_in, {"a.bin": b"x" * 100}, version="1").json()["release_id"]
     location = create(logged_in, abandoned, "a.bin", 100)["Location"]
@@ -229,11 +291,14 @@ def test_it_removes_an_abandoned_draft_and_frees_the_quota(logged_in, settings):
     long_ago = timezone.now() - timedelta(seconds=settings.FANOUT_UPLOAD_EXPIRY_SECONDS + 1)
     Release.objects.filter(pk=abandoned).update(created_at=long_ago)
     Upload.objects.update(expires_at=long_ago)
+    content_dir = Release.objects.get(pk=abandoned).content_dir
     assert declare(logged_in, {"b.bin": b"y" * 100}, version="2").status_code == 400
 
-    uploads.expire_uploads()
+    with django_capture_on_commit_callbacks(execute=True):
+        uploads.expire_uploads()
 
     assert not Release.objects.filter(pk=abandoned).exists()
+    assert not content_dir.exists()
     assert declare(logged_in, {"b.bin": b"y" * 100}, version="2").status_code == 201
 
 
