@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,12 @@ import time
 from base64 import b64encode
 from pathlib import Path
 
-from loopback import free_port
+# Run as `python bench/bench_ingest.py`: the project's packages import from its root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness.loopback import free_port
+from harness.processes import CELERY, MANAGE, ROOT, RunningProcess, rss_bytes
+
 CHUNK = 64 * 1024 * 1024
 SEND_BLOCK = 1024 * 1024
 CSRF = "b" * 32
@@ -116,14 +117,19 @@ class Services:
             LOG_LEVEL="WARNING",
         )
         self.env.pop("REDIS_URL", None)
-        self.processes: list[subprocess.Popen] = []
-        python = sys.executable
-        subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
+        self.processes: list[RunningProcess] = []
+        subprocess.run([*MANAGE, "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
         self.session = subprocess.run(
-            [python, "-c", SESSION_SCRIPT], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
+            [sys.executable, "-c", SESSION_SCRIPT],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
-        gunicorn = str(Path(python).parent / "gunicorn")
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.web = self._start(
+            "web",
             [
                 gunicorn,
                 "config.wsgi",
@@ -135,14 +141,12 @@ class Services:
                 "4",
                 "-t",
                 "900",
-            ]
+            ],
         )
-        celery = str(Path(python).parent / "celery")
         self._start(
+            "worker",
             [
-                celery,
-                "-A",
-                "config",
+                *CELERY,
                 "worker",
                 "--pool",
                 "solo",
@@ -151,12 +155,12 @@ class Services:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-            ]
+            ],
         )
         self._wait_for_web()
 
-    def _start(self, argv: list[str]) -> subprocess.Popen:
-        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+    def _start(self, name: str, argv: list[str]) -> RunningProcess:
+        process = RunningProcess(name, argv, self.env)
         self.processes.append(process)
         return process
 
@@ -171,7 +175,8 @@ class Services:
         raise SystemExit("gunicorn did not answer")
 
     def worker_pid(self) -> int:
-        children = Path(f"/proc/{self.web.pid}/task/{self.web.pid}/children").read_text().split()
+        pid = self.web.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return int(children[0])
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -186,12 +191,8 @@ class Services:
 
     def stop(self) -> None:
         for process in self.processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            process.stop(timeout=20)
+            print(f"--- output of {process.name} ---\n{process.transcript()}", end="", flush=True)
 
 
 SESSION_SCRIPT = """
@@ -222,10 +223,7 @@ class RssSampler(threading.Thread):
         self.stopped = threading.Event()
 
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+        return rss_bytes(self.pid) // 1024
 
     def run(self) -> None:
         while not self.stopped.is_set():

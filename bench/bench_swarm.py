@@ -17,94 +17,28 @@ Options: --size-mib, --clients, --client-rate-mib, --origin-rate-mib, --releases
 
 import argparse
 import os
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import libtorrent as lt
-from loopback import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+# Run as `python bench/bench_swarm.py`: the project's packages import from its root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness.libtorrent_peers import add_torrent, client_session, make_torrent
+from harness.loopback import free_port
+from harness.polling import wait_until
+from harness.processes import MANAGE, RunningProcess, rss_bytes
+
 MIB = 1024 * 1024
 PIECE_LENGTH = 256 * 1024
-
-
-def limit_local_peers(session: "lt.session") -> None:
-    """Rate limits apply to loopback peers too (libtorrent exempts local peers by default)."""
-    addresses = lt.ip_filter()
-    addresses.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
-    session.set_peer_class_filter(addresses)
-
-
-def client_session(upload_rate: int) -> "lt.session":
-    session = lt.session(
-        {
-            "listen_interfaces": "127.0.0.1:0",
-            "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "allow_multiple_connections_per_ip": True,
-            "upload_rate_limit": upload_rate,
-            "alert_mask": 0,
-        }
-    )
-    limit_local_peers(session)
-    return session
-
-
-class Process:
-    """A child process whose output is kept; `wait_for` a line matching a pattern."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.popen = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.popen.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for line in self.lines:
-                    if match := re.search(pattern, line):
-                        return match
-                if time.monotonic() > deadline or self.popen.poll() is not None:
-                    raise RuntimeError(f"{self.name}: no line matching {pattern!r}:\n" + "".join(self.lines))
-                self._changed.wait(0.5)
-
-    def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                return self.popen.wait(60)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        return self.popen.wait()
+# Seconds our tracker and seeders get to stop (a seeder saves the resume data of every torrent).
+STOP_TIMEOUT = 60
 
 
 @dataclass
@@ -122,13 +56,9 @@ def run_clients(
     info = lt.torrent_info(metainfo)
     sessions, handles = [], []
     for index in range(clients):
-        session = client_session(rate)
-        params = lt.add_torrent_params()
-        params.ti = lt.torrent_info(metainfo)
-        params.save_path = str(workdir / f"client-{index}")
-        params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+        session = client_session(upload_rate=rate)
         sessions.append(session)
-        handles.append(session.add_torrent(params))
+        handles.append(add_torrent(session, metainfo, workdir / f"client-{index}"))
     started = time.monotonic()
     finished: dict[int, float] = {}
     while len(finished) < clients and time.monotonic() - started < timeout:
@@ -157,23 +87,18 @@ def figures(result: SwarmResult, *, size: int, clients: int, client_rate: int, o
     )
 
 
-def make_torrent(content: Path, announce_url: str) -> bytes:
-    creator = lt.create_torrent(lt.list_files(str(content)), PIECE_LENGTH, lt.create_torrent.v1_only)
-    creator.add_tracker(announce_url)
-    lt.set_piece_hashes(creator, str(content.parent))
-    return lt.bencode(creator.generate())
-
-
 def stock_run(content: Path, workdir: Path, args) -> SwarmResult:
     port = free_port()
-    metainfo = make_torrent(content, f"http://127.0.0.1:{port}/announce")
+    metainfo = make_torrent(
+        content, piece_length=PIECE_LENGTH, announce_url=f"http://127.0.0.1:{port}/announce"
+    )
     # Debian's opentracker is built in whitelist mode: it tracks only the info-hashes listed. It
     # chroots into -d and drops to user nobody, so the list must be readable there.
     rootdir = Path(tempfile.mkdtemp(prefix="opentracker-"))
     rootdir.chmod(0o755)
     (rootdir / "whitelist").write_text(f"{lt.torrent_info(metainfo).info_hashes().v1}\n")
     (rootdir / "whitelist").chmod(0o644)
-    tracker = Process(
+    tracker = RunningProcess(
         "opentracker",
         [
             "opentracker",
@@ -191,25 +116,9 @@ def stock_run(content: Path, workdir: Path, args) -> SwarmResult:
         dict(os.environ),
     )
     try:
-        time.sleep(0.5)
-        seeder = lt.session(
-            {
-                "listen_interfaces": "127.0.0.1:0",
-                "enable_dht": False,
-                "enable_lsd": False,
-                "enable_upnp": False,
-                "enable_natpmp": False,
-                "allow_multiple_connections_per_ip": True,
-                "upload_rate_limit": args.origin_rate_mib * MIB,
-                "alert_mask": 0,
-            }
-        )
-        limit_local_peers(seeder)
-        params = lt.add_torrent_params()
-        params.ti = lt.torrent_info(metainfo)
-        params.save_path = str(content.parent)
-        params.flags |= lt.torrent_flags.seed_mode
-        handle = seeder.add_torrent(params)
+        tracker.wait_for_port(port)
+        seeder = client_session(upload_rate=args.origin_rate_mib * MIB)
+        handle = add_torrent(seeder, metainfo, content.parent, seed=True)
         time.sleep(1.0)
         return run_clients(
             metainfo,
@@ -242,18 +151,16 @@ class Fanout:
             {k: v for k, v in self.env.items() if k.startswith(("FANOUT_", "DATABASE_", "DJANGO_"))}
         )
         os.environ.pop("REDIS_URL", None)
-        sys.path.insert(0, str(ROOT))
         import django
 
         django.setup()
         from django.core.management import call_command
 
         call_command("migrate", "--no-input", verbosity=0)
-        self.tracker = Process(
+        self.tracker = RunningProcess(
             "runtracker",
             [
-                sys.executable,
-                "manage.py",
+                *MANAGE,
                 "runtracker",
                 "--host",
                 "127.0.0.1",
@@ -267,7 +174,8 @@ class Fanout:
         self.announce_url = self.tracker.wait_for(r"tracker listening on (http://\S+/announce)")[1]
 
     def publish(self, name: str, content: bytes, *, version: str, piece_length: int = PIECE_LENGTH) -> int:
-        from distribution.models import Product, Release, ReleaseFile, Torrent
+        from distribution.models import Product, Release, ReleaseFile
+        from harness.releases import attach_torrent
 
         product, _ = Product.objects.get_or_create(slug=name, defaults={"name": name})
         release = Release.objects.create(
@@ -282,25 +190,13 @@ class Fanout:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         ReleaseFile.objects.create(release=release, path=release.content_name, size=len(content))
-        creator = lt.create_torrent(lt.list_files(str(path)), piece_length, lt.create_torrent.v1_only)
-        creator.add_tracker(self.announce_url)
-        lt.set_piece_hashes(creator, str(path.parent))
-        metainfo = lt.bencode(creator.generate())
-        info = lt.torrent_info(metainfo)
-        Torrent.objects.create(
-            release=release,
-            info_hash_v1=str(info.info_hashes().v1),
-            piece_length=info.piece_length(),
-            piece_count=info.num_pieces(),
-            metainfo=metainfo,
-            magnet_uri=lt.make_magnet_uri(info),
-        )
+        attach_torrent(release, make_torrent(path, piece_length=piece_length, announce_url=self.announce_url))
         return release.pk
 
-    def seeder(self, name: str, **env: str) -> Process:
-        process = Process(
+    def seeder(self, name: str, **env: str) -> RunningProcess:
+        process = RunningProcess(
             f"runseeder {name}",
-            [sys.executable, "manage.py", "runseeder", "--name", name, "--port", str(free_port())],
+            [*MANAGE, "runseeder", "--name", name, "--port", str(free_port())],
             # The announce URL also gives the seeder the scrape URL it reads demand from.
             {**self.env, "FANOUT_ANNOUNCE_URL": self.announce_url, **env},
         )
@@ -325,16 +221,7 @@ class Fanout:
         return row.uploaded_bytes if row else 0
 
     def close(self) -> None:
-        self.tracker.stop()
-
-
-def wait(condition, timeout: float) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise RuntimeError("timed out")
-        time.sleep(0.2)
-    return time.monotonic() - started
+        self.tracker.stop(timeout=STOP_TIMEOUT)
 
 
 def many_releases(fanout: Fanout, count: int) -> str:
@@ -344,19 +231,19 @@ def many_releases(fanout: Fanout, count: int) -> str:
     started = time.monotonic()
     seeder = fanout.seeder(node)
     try:
-        wait(lambda: fanout.seeding_count(node) == count, timeout=600)
+        wait_until(lambda: fanout.seeding_count(node) == count, timeout=600, what=f"{count} releases seeding")
         first = time.monotonic() - started
         time.sleep(3)
-        rss = seeder.rss_bytes()
+        rss = rss_bytes(seeder.process.pid)
     finally:
-        seeder.stop()
+        seeder.stop(timeout=STOP_TIMEOUT)
     started = time.monotonic()
     seeder = fanout.seeder(node)
     try:
-        wait(lambda: fanout.seeding_count(node) == count, timeout=600)
+        wait_until(lambda: fanout.seeding_count(node) == count, timeout=600, what=f"{count} releases seeding")
         restart = time.monotonic() - started
     finally:
-        seeder.stop()
+        seeder.stop(timeout=STOP_TIMEOUT)
     from distribution.models import Release
 
     Release.objects.filter(product__slug="many").update(status=Release.Status.RETIRED)
@@ -374,7 +261,7 @@ def fanout_run(fanout: Fanout, content: Path, workdir: Path, args) -> SwarmResul
         env["FANOUT_SEEDER_POLICY"] = args.policy
     seeder = fanout.seeder(node, **env)
     try:
-        wait(lambda: fanout.seeding_count(node) == 1, timeout=120)
+        wait_until(lambda: fanout.seeding_count(node) == 1, timeout=120, what="the release seeding")
         from distribution.models import Torrent
 
         metainfo = bytes(Torrent.objects.get(release_id=release_id).metainfo)
@@ -393,7 +280,7 @@ def fanout_run(fanout: Fanout, content: Path, workdir: Path, args) -> SwarmResul
             timeout=args.timeout,
         )
     finally:
-        seeder.stop()
+        seeder.stop(timeout=STOP_TIMEOUT)
 
 
 def main() -> None:

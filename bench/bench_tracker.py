@@ -25,8 +25,6 @@ import gc
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,9 +32,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopback import free_port
+# Run as `python bench/bench_tracker.py`: the project's packages import from its root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness.loopback import free_port
+from harness.processes import MANAGE, ROOT, RunningProcess, rss_bytes
+
 SHARED = Path("/work/shared/bench")
 ANNOUNCE_LUA = SHARED / "announce.lua"
 UDP_LOAD = SHARED / "udp_announce.py"
@@ -59,7 +60,6 @@ def seed_database(torrents: int) -> None:
     """One published release per info-hash of the load, in the database of the environment."""
     import django
 
-    sys.path.insert(0, str(ROOT))
     django.setup()
     from distribution.models import Product, Release, Torrent
 
@@ -119,36 +119,22 @@ def cpu_seconds(pids: list[int]) -> float:
 @dataclass
 class Server:
     name: str
-    process: subprocess.Popen
+    process: RunningProcess
     port: int
     extra_pids: tuple[int, ...] = ()
     # CPU seconds of the extra processes (Redis) during the last load.
     extra_cpu: float = 0.0
 
     def pids(self) -> list[int]:
-        return process_tree(self.process.pid) + list(self.extra_pids)
+        return process_tree(self.process.process.pid) + list(self.extra_pids)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.stop(timeout=20)
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
+def redis_command(port: int) -> list[str]:
+    """A Redis of the bench's own on ``port``, keeping nothing on disk."""
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
 
 
 def measure(server: Server, load: list[str], answered_pattern: str, answered_of) -> tuple[float, int, str]:
@@ -223,8 +209,7 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def prepare(self) -> None:
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=self.env, cwd=ROOT, check=True)
+        subprocess.run([*MANAGE, "migrate", "--no-input", "-v", "0"], env=self.env, cwd=ROOT, check=True)
         subprocess.run(
             [sys.executable, __file__, "--seed-database", "--torrents", str(self.args.torrents)],
             env=self.env,
@@ -236,18 +221,18 @@ class Bench:
             "".join(info_hash(i).hex() + "\n" for i in range(1, self.args.torrents + 1))
         )
 
-    def start(self, name: str, command: list[str], env: dict | None = None, extra_pids=()) -> Server:
-        port = int(command[-1]) if command[-1].isdigit() else None
-        process = subprocess.Popen(
-            command, env=env or self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        server = Server(name, process, port, tuple(extra_pids))
+    def start(
+        self, name: str, command: list[str], port: int, env: dict | None = None, extra_pids=()
+    ) -> Server:
+        """Start a server and wait until it listens on ``port``."""
+        server = Server(name, RunningProcess(name, command, env or self.env), port, tuple(extra_pids))
         self.servers.append(server)
+        server.process.wait_for_port(port)
         return server
 
     def opentracker(self) -> Server:
         port = free_port()
-        server = self.start(
+        return self.start(
             "opentracker",
             [
                 "opentracker",
@@ -260,17 +245,12 @@ class Bench:
                 "-w",
                 str(self.whitelist.resolve()),
             ],
+            port,
         )
-        server.port = port
-        wait_for_port(port, server.process)
-        return server
 
     def floor(self) -> Server:
         port = free_port()
-        server = self.start("floor", [sys.executable, str(FLOOR), str(port)])
-        server.port = port
-        wait_for_port(port, server.process)
-        return server
+        return self.start("floor", [sys.executable, str(FLOOR), str(port)], port)
 
     def ours(
         self, name: str, *, workers: int = 1, redis_url: str | None = None, redis_pid: int = 0
@@ -279,24 +259,17 @@ class Bench:
         env = dict(self.env)
         if redis_url:
             env["REDIS_URL"] = redis_url
-        command = [sys.executable, str(ROOT / "manage.py"), "runtracker", "--host", "127.0.0.1"]
+        command = [*MANAGE, "runtracker", "--host", "127.0.0.1"]
         command += ["--workers", str(workers), "--http-port", str(port), "--udp-port", str(port)]
-        server = self.start(name, command, env, extra_pids=(redis_pid,) if redis_pid else ())
-        server.port = port
-        wait_for_port(port, server.process)
+        server = self.start(name, command, port, env, extra_pids=(redis_pid,) if redis_pid else ())
         time.sleep(1.0 if workers > 1 else 0.3)  # every worker listening
         self.check_announce(port)
         return server
 
-    def redis(self) -> tuple[subprocess.Popen, str]:
+    def redis(self) -> tuple[RunningProcess, str]:
         port = free_port()
-        process = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        self.servers.append(Server("redis-server", process, port))
-        wait_for_port(port, process)
-        return process, f"redis://127.0.0.1:{port}/0"
+        server = self.start("redis-server", redis_command(port), port)
+        return server.process, f"redis://127.0.0.1:{port}/0"
 
     def check_announce(self, port: int) -> None:
         """One announce must be a real answer, not a failure (the whitelist matches the load)."""
@@ -346,28 +319,20 @@ class Bench:
         return figures
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def memory_store_mb(peers: int, swarms: int) -> float:
     """RSS growth of this process for ``peers`` peers in ``swarms`` swarms of a MemorySwarmStore."""
-    sys.path.insert(0, str(ROOT))
     from tracker.protocol import Event, Peer
-    from tracker.swarm_store import MemorySwarmStore
+    from tracker.swarm_store import MemorySwarmStore, SwarmAnnounce
 
     gc.collect()
-    before = rss_mb()
+    before = rss_bytes()
     store = MemorySwarmStore(peer_ttl=3600)
     announce = store.announce
     for n in range(peers):
-        endpoint = n.to_bytes(4, "big") + b"\x1a\xe1"
-        announce(n % swarms, Peer(b"-BE0001-%012d" % n, endpoint), Event.STARTED, n & 1, 0, 0.0)
+        peer = Peer(b"-BE0001-%012d" % n, n.to_bytes(4, "big") + b"\x1a\xe1")
+        announce(SwarmAnnounce(n % swarms, peer, Event.STARTED, n & 1, 0, 0.0))
     gc.collect()
-    grown = rss_mb() - before
+    grown = (rss_bytes() - before) / 2**20
     del store
     return grown
 
@@ -377,30 +342,26 @@ def redis_store_mb(peers: int, swarms: int) -> float:
     import redis
 
     from tracker.protocol import Event, Peer
-    from tracker.swarm_store import RedisSwarmStore
+    from tracker.swarm_store import RedisSwarmStore, SwarmAnnounce
 
     port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
+    process = RunningProcess("redis-server", redis_command(port), dict(os.environ))
     try:
-        wait_for_port(port, process)
+        process.wait_for_port(port)
         client = redis.Redis(port=port)
         before = client.info("memory")["used_memory"]
         store = RedisSwarmStore(client, peer_ttl=3600, prefix="bench:")
         batch = 1000
         for start in range(0, peers, batch):
             now = time.time()
-            calls = []
+            announces = []
             for n in range(start, min(start + batch, peers)):
                 peer = Peer(b"-BE0001-%012d" % n, n.to_bytes(4, "big") + b"\x1a\xe1")
-                calls.append((n % swarms, peer, Event.STARTED, n & 1, 0, now, 0, 0))
-            store.announce_compact_many(calls)
+                announces.append(SwarmAnnounce(n % swarms, peer, Event.STARTED, n & 1, 0, now))
+            store.announce_compact_many(announces)
         return (client.info("memory")["used_memory"] - before) / 2**20
     finally:
-        process.terminate()
-        process.wait()
+        process.stop()
 
 
 def main() -> None:
@@ -428,7 +389,8 @@ def main() -> None:
         floor = bench.run(bench.floor())
         memory = bench.run(bench.ours("memory"))
         redis_process, redis_url = bench.redis()
-        redis = bench.run(bench.ours("redis x2", workers=2, redis_url=redis_url, redis_pid=redis_process.pid))
+        redis_pid = redis_process.process.pid
+        redis = bench.run(bench.ours("redis x2", workers=2, redis_url=redis_url, redis_pid=redis_pid))
     finally:
         bench.close()
 

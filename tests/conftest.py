@@ -1,13 +1,13 @@
 """Fixtures shared by the suite: fixed users of each role and an isolated data directory."""
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 
 from distribution.services import PUBLISHERS_GROUP
+from harness.processes import RunningProcess
 from tests.factories import ProductFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
@@ -51,19 +51,6 @@ def product(publisher):
     return product
 
 
-def free_port() -> int:
-    """A port free on loopback now for both TCP and UDP (a tracker binds both)."""
-    while True:
-        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-
-
 def database_url_for_subprocess(settings_dict: dict) -> str:
     """The URL of the database this test runs on, for processes the test starts."""
     if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
@@ -84,8 +71,6 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 @pytest.fixture
 def start_process():
     """Start a real process; at the end of the test stop it and show its output."""
-    from tests.processes import RunningProcess
-
     started: list[RunningProcess] = []
 
     def start(name: str, argv: list[str], env: dict[str, str]) -> RunningProcess:

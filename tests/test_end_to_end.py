@@ -13,9 +13,10 @@ from django.conf import settings
 from django.db import connection
 
 from distribution.models import Release
-from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
-from tests.libtorrent_peers import client_session
-from tests.processes import CELERY, MANAGE
+from harness.libtorrent_peers import add_torrent, client_session
+from harness.loopback import free_port
+from harness.processes import CELERY, MANAGE
+from tests.conftest import database_url_for_subprocess, subprocess_env
 
 RELEASE_SIZE = 5 * 1024 * 1024 + 4321
 E2E_REDIS_DB = 13
@@ -85,10 +86,7 @@ def test_it_carries_a_release_from_publish_to_a_downloading_client(tmp_path, ser
     # A client that knows only the .torrent: the tracker must hand it the seeder,
     # and the web seed's port has no server, so every byte comes from our seeder.
     session = client_session(alert_mask=lt.alert.category_t.tracker_notification)
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(bytes(release.torrent.metainfo))
-    params.save_path = str(tmp_path / "download")
-    handle = session.add_torrent(params)
+    handle = add_torrent(session, bytes(release.torrent.metainfo), tmp_path / "download")
     peers_from_tracker = 0
     deadline = time.monotonic() + 90
     while True:

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A package may import the packages of a lower rank, never one of its own rank or above.
 RANKS = {"bittorrent": 0, "distribution": 1, "tracker": 2, "seeder": 2, "operations": 3}
-STANDING_APART = {"config", "scripts", "bench", "tests", "client"}
+STANDING_APART = {"config", "scripts", "bench", "tests", "harness", "client"}
 # Pure BitTorrent code: no web framework, no database, no task queue.
 NOT_IN_BITTORRENT = {"django", "rest_framework", "drf_spectacular", "celery", "redis", "psycopg2"}
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from tracker import protocol
 from tracker.protocol import AnnounceRequest, ConnectionIds, Peer, SwarmCounts, TrackerError, UdpError
-from tracker.swarm_store import AnnounceResult, CompactAnnounceResult, SwarmStore
+from tracker.swarm_store import AnnounceResult, CompactAnnounceResult, SwarmAnnounce, SwarmStore
 
 _NO_COUNTS = SwarmCounts(0, 0, 0)
 _INVALID_PASSKEY = "invalid passkey"
@@ -61,16 +61,16 @@ class Tracker:
         ``passkey`` is the one in the announce URL, None for a plain ``/announce``
         (and for UDP): a private swarm needs a valid one, any swarm refuses an invalid one.
         """
-        return self.store.announce(*self.announce_arguments(request, address, passkey))
+        return self.store.announce(self.admit(request, address, passkey))
 
     def announce_compact(
         self, request: AnnounceRequest, address: bytes, passkey: bytes | None = None
     ) -> CompactAnnounceResult:
         """``announce``, with the peers as joined compact endpoints."""
-        return self.store.announce_compact(*self.announce_arguments(request, address, passkey))
+        return self.store.announce_compact(self.admit(request, address, passkey))
 
-    def announce_arguments(self, request: AnnounceRequest, address: bytes, passkey: bytes | None) -> tuple:
-        """The store's announce arguments for ``request``; raises ``TrackerError`` for a refused one."""
+    def admit(self, request: AnnounceRequest, address: bytes, passkey: bytes | None) -> SwarmAnnounce:
+        """The announce for the store to record; raises ``TrackerError`` for a refused one."""
         if passkey is not None and passkey not in self.passkeys:
             raise TrackerError(_INVALID_PASSKEY)
         swarm_id = self.swarms.get(request.info_hash)
@@ -78,10 +78,9 @@ class Tracker:
             raise TrackerError("unregistered torrent")
         if passkey is None and swarm_id in self.private_swarms:
             raise TrackerError(_NEEDS_PASSKEY)
-        peer = Peer(request.peer_id, address + request.port.to_bytes(2, "big"))
-        return (
+        return SwarmAnnounce(
             swarm_id,
-            peer,
+            Peer(request.peer_id, address + request.port.to_bytes(2, "big")),
             request.event,
             request.left,
             request.numwant,
@@ -131,10 +130,10 @@ class Tracker:
         """``handle_announce`` for each (query, client_ip, passkey), in order; compact ones batched."""
         answers: list[bytes] = [b""] * len(requests)
         batched: list[int] = []
-        calls: list[tuple] = []
+        admitted: list[SwarmAnnounce] = []
 
         def run_batch() -> None:
-            results = self.store.announce_compact_many(calls)
+            results = self.store.announce_compact_many(admitted)
             for index, result in zip(batched, results, strict=True):
                 if isinstance(result, TrackerError):
                     answers[index] = result.response
@@ -148,22 +147,22 @@ class Tracker:
                         min_interval=self.min_interval,
                     )
             batched.clear()
-            calls.clear()
+            admitted.clear()
 
         for index, (query, client_ip, passkey) in enumerate(requests):
             try:
                 request = protocol.parse_announce(query)
                 if not request.compact:
                     # Rare: answered on its own, after the announces that came before it.
-                    if calls:
+                    if admitted:
                         run_batch()
                     answers[index] = self.handle_announce(query, client_ip, passkey)
                     continue
-                calls.append(self.announce_arguments(request, protocol.pack_address(client_ip), passkey))
+                admitted.append(self.admit(request, protocol.pack_address(client_ip), passkey))
                 batched.append(index)
             except TrackerError as error:
                 answers[index] = error.response
-        if calls:
+        if admitted:
             run_batch()
         return answers
 
@@ -189,10 +188,10 @@ class UdpTracker:
     def handle(self, packet: bytes, client_ip: str) -> bytes | None:
         """The answer to one datagram, or None for one too short to answer."""
         prepared = self._prepare(packet, client_ip)
-        if type(prepared) is not _UdpAnnounceCall:
+        if type(prepared) is not _AdmittedUdpAnnounce:
             return prepared
         try:
-            result = self.tracker.store.announce_compact(*prepared.call)
+            result = self.tracker.store.announce_compact(prepared.announce)
         except TrackerError as error:
             return protocol.udp_error(prepared.transaction_id, error.reason)
         return self._announce_answer(prepared, result)
@@ -200,16 +199,18 @@ class UdpTracker:
     def handle_many(self, datagrams: Sequence[tuple[bytes, str]]) -> list[bytes | None]:
         """``handle`` for each (packet, client_ip), in order; the announces among them in one store call."""
         answers: list[bytes | None] = []
-        announces: list[tuple[int, _UdpAnnounceCall]] = []
+        announces: list[tuple[int, _AdmittedUdpAnnounce]] = []
         for packet, client_ip in datagrams:
             prepared = self._prepare(packet, client_ip)
-            if type(prepared) is _UdpAnnounceCall:
+            if type(prepared) is _AdmittedUdpAnnounce:
                 announces.append((len(answers), prepared))
                 answers.append(None)  # until the store answers
             else:
                 answers.append(prepared)
         if announces:
-            results = self.tracker.store.announce_compact_many([prepared.call for _, prepared in announces])
+            results = self.tracker.store.announce_compact_many(
+                [prepared.announce for _, prepared in announces]
+            )
             for (place, prepared), result in zip(announces, results, strict=True):
                 answers[place] = (
                     protocol.udp_error(prepared.transaction_id, result.reason)
@@ -218,7 +219,7 @@ class UdpTracker:
                 )
         return answers
 
-    def _prepare(self, packet: bytes, client_ip: str) -> "bytes | None | _UdpAnnounceCall":
+    def _prepare(self, packet: bytes, client_ip: str) -> "bytes | None | _AdmittedUdpAnnounce":
         """The answer to a datagram that needs no store, else the announce to make."""
         try:
             request = protocol.parse_udp(packet)
@@ -237,12 +238,12 @@ class UdpTracker:
             if isinstance(request, protocol.UdpScrape):
                 counts = [c or _NO_COUNTS for c in self.tracker.scrape(request.info_hashes)]
                 return protocol.udp_scrape_response(transaction_id, counts)
-            call = self.tracker.announce_arguments(request.request, address, None)
+            announce = self.tracker.admit(request.request, address, None)
         except TrackerError as error:
             return protocol.udp_error(transaction_id, error.reason)
-        return _UdpAnnounceCall(transaction_id, len(address) == 16, call)
+        return _AdmittedUdpAnnounce(transaction_id, len(address) == 16, announce)
 
-    def _announce_answer(self, prepared: "_UdpAnnounceCall", result: CompactAnnounceResult) -> bytes:
+    def _announce_answer(self, prepared: "_AdmittedUdpAnnounce", result: CompactAnnounceResult) -> bytes:
         return protocol.udp_compact_announce_response(
             prepared.transaction_id,
             self.tracker.interval,
@@ -253,10 +254,9 @@ class UdpTracker:
         )
 
 
-class _UdpAnnounceCall(NamedTuple):
+class _AdmittedUdpAnnounce(NamedTuple):
     """A UDP announce that passed every check, waiting for the store."""
 
     transaction_id: int
     ipv6: bool
-    # ``SwarmStore.announce_compact``'s arguments.
-    call: tuple
+    announce: SwarmAnnounce

@@ -37,6 +37,23 @@ class SwarmStoreUnavailable(TrackerError):
         super().__init__("tracker temporarily unavailable")
 
 
+class SwarmAnnounce(NamedTuple):
+    """An announce the tracker accepted, as the store records it: a peer of a swarm, at a time."""
+
+    swarm_id: int
+    peer: Peer
+    event: Event
+    # Bytes the peer still lacks: 0 for a seed.
+    left: int
+    # At most this many other peers in the answer.
+    numwant: int
+    # The tracker's clock when it was accepted.
+    now: float
+    # The peer's reported totals.
+    uploaded: int = 0
+    downloaded: int = 0
+
+
 class AnnounceResult(NamedTuple):
     complete: int
     incomplete: int
@@ -72,17 +89,7 @@ class SwarmStore(ABC):
         self.peer_ttl = peer_ttl
 
     @abstractmethod
-    def announce(
-        self,
-        swarm_id: int,
-        peer: Peer,
-        event: Event,
-        left: int,
-        numwant: int,
-        now: float,
-        uploaded: int = 0,
-        downloaded: int = 0,
-    ) -> AnnounceResult:
+    def announce(self, announce: SwarmAnnounce) -> AnnounceResult:
         """Record the announce (``stopped`` removes the peer) and pick up to ``numwant`` others.
 
         A seed (``left == 0``) is given only leechers, a leecher seeds and
@@ -92,19 +99,9 @@ class SwarmStore(ABC):
         previous announce (all of it for a peer not known) goes to the statistics.
         """
 
-    def announce_compact(
-        self,
-        swarm_id: int,
-        peer: Peer,
-        event: Event,
-        left: int,
-        numwant: int,
-        now: float,
-        uploaded: int = 0,
-        downloaded: int = 0,
-    ) -> CompactAnnounceResult:
+    def announce_compact(self, announce: SwarmAnnounce) -> CompactAnnounceResult:
         """``announce``, with the peers as compact endpoints (a store may build them faster)."""
-        result = self.announce(swarm_id, peer, event, left, numwant, now, uploaded, downloaded)
+        result = self.announce(announce)
         peers4 = b"".join([endpoint for _, endpoint in result.peers if len(endpoint) == 6])
         peers6 = b"".join([endpoint for _, endpoint in result.peers if len(endpoint) == 18])
         return CompactAnnounceResult(result.complete, result.incomplete, peers4, peers6)
@@ -113,12 +110,14 @@ class SwarmStore(ABC):
     # (a store across the network: one round trip); the servers then gather announces.
     batches = False
 
-    def announce_compact_many(self, calls: Sequence[tuple]) -> list["CompactAnnounceResult | TrackerError"]:
-        """``announce_compact`` for each argument tuple, in order; a refusal is returned, not raised."""
+    def announce_compact_many(
+        self, announces: Sequence[SwarmAnnounce]
+    ) -> list["CompactAnnounceResult | TrackerError"]:
+        """``announce_compact`` for each announce, in order; a refusal is returned, not raised."""
         results: list[CompactAnnounceResult | TrackerError] = []
-        for call in calls:
+        for announce in announces:
             try:
-                results.append(self.announce_compact(*call))
+                results.append(self.announce_compact(announce))
             except TrackerError as error:
                 results.append(error)
         return results
@@ -290,46 +289,26 @@ class MemorySwarmStore(SwarmStore):
         super().__init__(peer_ttl=peer_ttl)
         self._swarms: dict[int, _Swarm] = {}
 
-    def announce(
-        self,
-        swarm_id: int,
-        peer: Peer,
-        event: Event,
-        left: int,
-        numwant: int,
-        now: float,
-        uploaded: int = 0,
-        downloaded: int = 0,
-    ) -> AnnounceResult:
-        swarm, entry = self._record(swarm_id, peer, event, left, now, uploaded, downloaded)
+    def announce(self, announce: SwarmAnnounce) -> AnnounceResult:
+        swarm, entry = self._record(announce)
         if entry is None:
             return AnnounceResult(len(swarm.seeders), len(swarm.leechers), [])
-        return AnnounceResult(len(swarm.seeders), len(swarm.leechers), swarm.pick(entry, numwant))
+        return AnnounceResult(len(swarm.seeders), len(swarm.leechers), swarm.pick(entry, announce.numwant))
 
-    def announce_compact(
-        self,
-        swarm_id: int,
-        peer: Peer,
-        event: Event,
-        left: int,
-        numwant: int,
-        now: float,
-        uploaded: int = 0,
-        downloaded: int = 0,
-    ) -> CompactAnnounceResult:
-        swarm, entry = self._record(swarm_id, peer, event, left, now, uploaded, downloaded)
+    def announce_compact(self, announce: SwarmAnnounce) -> CompactAnnounceResult:
+        swarm, entry = self._record(announce)
         if entry is None:
             return CompactAnnounceResult(len(swarm.seeders), len(swarm.leechers), b"", b"")
-        peers4, peers6 = swarm.pick_compact(entry, numwant)
+        peers4, peers6 = swarm.pick_compact(entry, announce.numwant)
         return CompactAnnounceResult(len(swarm.seeders), len(swarm.leechers), peers4, peers6)
 
-    def _record(
-        self, swarm_id: int, peer: Peer, event: Event, left: int, now: float, uploaded: int, downloaded: int
-    ) -> tuple[_Swarm, _Entry | None]:
+    def _record(self, announce: SwarmAnnounce) -> tuple[_Swarm, _Entry | None]:
         """Record an announce; the peer's entry, None when it stopped."""
-        swarm = self._swarms.get(swarm_id)
+        swarm = self._swarms.get(announce.swarm_id)
         if swarm is None:
-            swarm = self._swarms[swarm_id] = _Swarm()
+            swarm = self._swarms[announce.swarm_id] = _Swarm()
+        peer, now = announce.peer, announce.now
+        uploaded, downloaded = announce.uploaded, announce.downloaded
         swarm.expire(now)
         swarm.touched = True
         entry = swarm.entries.pop(peer.endpoint, None)
@@ -342,11 +321,12 @@ class MemorySwarmStore(SwarmStore):
             swarm.new_downloaded += (
                 downloaded - entry.downloaded if downloaded >= entry.downloaded else downloaded
             )
+        event = announce.event
         if event == Event.STOPPED:
             if entry is not None:
                 swarm.remove(entry)
             return swarm, None
-        seeding = left == 0
+        seeding = announce.left == 0
         if event == Event.COMPLETED and (entry is None or not entry.seeding):
             swarm.downloaded += 1
             swarm.new_completed += 1
@@ -745,48 +725,27 @@ class RedisSwarmStore(SwarmStore):
 
     batches = True
 
-    def announce(
-        self,
-        swarm_id: int,
-        peer: Peer,
-        event: Event,
-        left: int,
-        numwant: int,
-        now: float,
-        uploaded: int = 0,
-        downloaded: int = 0,
-    ) -> AnnounceResult:
-        call = (swarm_id, peer, event, left, numwant, now, uploaded, downloaded)
-        reply = self._run_announces([call], compact=False)[0]
+    def announce(self, announce: SwarmAnnounce) -> AnnounceResult:
+        reply = self._run_announces([announce], compact=False)[0]
         if isinstance(reply, TrackerError):
             raise reply
         peers = [Peer(reply[index + 1], reply[index]) for index in range(2, len(reply), 2)]
         return AnnounceResult(reply[0], reply[1], peers)
 
-    def announce_compact(
-        self,
-        swarm_id: int,
-        peer: Peer,
-        event: Event,
-        left: int,
-        numwant: int,
-        now: float,
-        uploaded: int = 0,
-        downloaded: int = 0,
-    ) -> CompactAnnounceResult:
-        result = self.announce_compact_many(
-            [(swarm_id, peer, event, left, numwant, now, uploaded, downloaded)]
-        )[0]
+    def announce_compact(self, announce: SwarmAnnounce) -> CompactAnnounceResult:
+        result = self.announce_compact_many([announce])[0]
         if isinstance(result, TrackerError):
             raise result
         return result
 
-    def announce_compact_many(self, calls: Sequence[tuple]) -> list[CompactAnnounceResult | TrackerError]:
+    def announce_compact_many(
+        self, announces: Sequence[SwarmAnnounce]
+    ) -> list[CompactAnnounceResult | TrackerError]:
         """Many compact announces in one round trip and one script call.
 
         They are recorded at the latest of their times (a batch spans milliseconds).
         """
-        if not calls:
+        if not announces:
             return []
         return [
             reply
@@ -794,26 +753,34 @@ class RedisSwarmStore(SwarmStore):
             else CompactAnnounceResult(reply[0], reply[1], reply[2], reply[3])
             if len(reply) == 4
             else CompactAnnounceResult(reply[0], reply[1], b"", b"")
-            for reply in self._run_announces(calls, compact=True)
+            for reply in self._run_announces(announces, compact=True)
         ]
 
-    def _run_announces(self, calls: Sequence[tuple], *, compact: bool) -> list:
+    def _run_announces(self, announces: Sequence[SwarmAnnounce], *, compact: bool) -> list:
         """The script's reply per announce, or the error to answer all of them with."""
         flag = 1 if compact else 0
         pack = _ANNOUNCE_HEAD.pack
         arguments = [
-            pack(len(peer.endpoint), event, left == 0, flag, numwant, uploaded, downloaded)
-            + peer.endpoint
-            + peer.peer_id
-            + b"%d" % swarm_id
-            for swarm_id, peer, event, left, numwant, _, uploaded, downloaded in calls
+            pack(
+                len(announce.peer.endpoint),
+                announce.event,
+                announce.left == 0,
+                flag,
+                announce.numwant,
+                announce.uploaded,
+                announce.downloaded,
+            )
+            + announce.peer.endpoint
+            + announce.peer.peer_id
+            + b"%d" % announce.swarm_id
+            for announce in announces
         ]
-        now = max(call[5] for call in calls)
+        now = max(announce.now for announce in announces)
         seed = random.getrandbits(31)
         try:
             return self._run_script(self._announce, self.prefix, now, self.peer_ttl, seed, *arguments)
         except redis.RedisError as error:
-            return [self._unavailable(error)] * len(calls)
+            return [self._unavailable(error)] * len(announces)
 
     def _run_script(self, script: Script, *arguments: object) -> list:
         """The script's reply to these ARGV, in one round trip (two after Redis lost its scripts)."""

@@ -12,30 +12,15 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from distribution.models import Release, Torrent
-from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
+from distribution.models import Release
+from harness.libtorrent_peers import TEST_PIECE_LENGTH, make_torrent
+from harness.loopback import free_port
+from harness.processes import MANAGE, RunningProcess
+from harness.releases import attach_torrent
+from tests.conftest import database_url_for_subprocess, subprocess_env
 from tests.factories import ReleaseFactory, ReleaseFileFactory
-from tests.processes import MANAGE, RunningProcess
 
 RELEASE_SIZE = 3 * 1024 * 1024 + 12345
-
-
-def build_metainfo(path: Path) -> bytes:
-    creator = lt.create_torrent(lt.list_files(str(path)), 64 * 1024, lt.create_torrent.v1_only)
-    lt.set_piece_hashes(creator, str(path.parent))
-    return lt.bencode(creator.generate())
-
-
-def attach_torrent(release: Release, metainfo: bytes) -> None:
-    info = lt.torrent_info(metainfo)
-    Torrent.objects.create(
-        release=release,
-        info_hash_v1=str(info.info_hashes().v1),
-        piece_length=info.piece_length(),
-        piece_count=info.num_pieces(),
-        metainfo=metainfo,
-        magnet_uri=lt.make_magnet_uri(info),
-    )
 
 
 @pytest.fixture
@@ -48,8 +33,7 @@ def make_release() -> Callable[..., Release]:
         path.parent.mkdir(parents=True)
         path.write_bytes(os.urandom(size))
         ReleaseFileFactory(release=release, path=release.content_name, size=size)
-        metainfo = build_metainfo(path)
-        attach_torrent(release, metainfo)
+        attach_torrent(release, make_torrent(path))
         return release
 
     return make
@@ -73,7 +57,7 @@ def make_multi_file_release() -> Callable[..., Release]:
             lt.create_file_entry(f"{release.content_name}/{path}", size)
             for path, size in sorted(sizes.items())
         ]
-        creator = lt.create_torrent(entries, 64 * 1024, lt.create_torrent.v1_only)
+        creator = lt.create_torrent(entries, TEST_PIECE_LENGTH, lt.create_torrent.v1_only)
         lt.set_piece_hashes(creator, str(release.content_dir))
         creator.add_tracker(announce_url)
         creator.add_url_seed(f"{web_seed_root.rstrip('/')}/releases/{release.pk}/files/")

@@ -2,9 +2,10 @@
 
 import pytest
 
+from harness.libtorrent_peers import download
+from harness.polling import wait_until
 from seeder.models import SeederNode, Seeding
 from seeder.selectors import release_is_seeded
-from tests.libtorrent_peers import download, wait_until
 from tests.seeder.conftest import RELEASE_SIZE
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -31,7 +32,7 @@ def test_it_stops_seeding_a_retired_release(make_release, start_seeder):
     seeder = start_seeder()
     wait_until(lambda: release_is_seeded(kept.pk) and release_is_seeded(retired.pk), what="both to be seeded")
 
-    retired.mark_retired()
+    retired.retire()
 
     wait_until(lambda: not Seeding.objects.filter(release=retired).exists(), what="the seeding to go")
     assert not release_is_seeded(retired.pk)

@@ -5,13 +5,13 @@ import time
 import pytest
 
 from distribution.models import Release, Torrent
+from harness.loopback import free_port
+from harness.polling import wait_until
 from seeder import selectors, services
 from seeder.models import Seeding
 from seeder.reconciler import Reconciler
 from seeder.session import SeedingSession
-from tests.conftest import free_port
 from tests.factories import ReleaseFactory
-from tests.libtorrent_peers import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def test_it_forgets_a_refused_torrent_once_its_release_is_retired(reconciler):
     release = refused_release()
     reconciler.reconcile()
 
-    release.mark_retired()
+    release.retire()
     reconciler.reconcile()
 
     assert not Seeding.objects.exists()

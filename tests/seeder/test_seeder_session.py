@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.libtorrent_peers import download, make_torrent
+from harness.loopback import free_port
+from harness.polling import wait_until
 from seeder.session import SeedingSession, SessionStartError, TorrentReport
-from tests.conftest import free_port
-from tests.libtorrent_peers import download, wait_until
-from tests.seeder.conftest import RELEASE_SIZE, build_metainfo
+from tests.seeder.conftest import RELEASE_SIZE
 
 RELEASE_ID = 7
 
@@ -20,7 +21,7 @@ def content(tmp_path) -> tuple[Path, bytes]:
     path = tmp_path / "content" / "payload.bin"
     path.parent.mkdir()
     path.write_bytes(os.urandom(RELEASE_SIZE))
-    return path, build_metainfo(path)
+    return path, make_torrent(path)
 
 
 @pytest.fixture
@@ -159,7 +160,7 @@ def test_it_serves_with_super_seeding_and_anti_leech_choking(state_dir, tmp_path
     path = tmp_path / "content" / "small.bin"
     path.parent.mkdir()
     path.write_bytes(os.urandom(4 * 64 * 1024))
-    metainfo = build_metainfo(path)
+    metainfo = make_torrent(path)
     with open_session(state_dir, super_seeding=True, seed_choking="anti-leech") as session:
         session.add(release_id=RELEASE_ID, metainfo=metainfo, save_path=path.parent)
 

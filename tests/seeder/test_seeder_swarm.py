@@ -10,23 +10,16 @@ import libtorrent as lt
 import pytest
 
 from distribution.models import ReleaseDayStats
+from harness.libtorrent_peers import add_torrent, client_session
+from harness.loopback import free_port
+from harness.polling import wait_until
 from seeder.selectors import release_is_seeded
-from tests.conftest import free_port
-from tests.libtorrent_peers import client_session, wait_until
 from tests.tracker.conftest import start_tracker  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 MIB = 1024 * 1024
 LAYOUT = {"bin/app.bin": 3 * MIB + 5, "data/table.csv": 2 * MIB + 777, "README.txt": 1234}
-
-
-def add(session: "lt.session", metainfo: bytes, save_path: Path) -> "lt.torrent_handle":
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(metainfo)
-    params.save_path = str(save_path)
-    params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
-    return session.add_torrent(params)
 
 
 def assert_same_files(release, downloaded_root: Path) -> None:
@@ -49,7 +42,7 @@ def test_clients_download_a_release_from_our_seeder_through_our_tracker(
     metainfo = bytes(release.torrent.metainfo)
 
     sessions = [client_session(upload_rate=2 * MIB) for _ in range(4)]
-    handles = [add(session, metainfo, tmp_path / f"client-{n}") for n, session in enumerate(sessions)]
+    handles = [add_torrent(session, metainfo, tmp_path / f"client-{n}") for n, session in enumerate(sessions)]
 
     wait_until(
         lambda: all(h.status(0).is_seeding for h in handles), timeout=120, what="every client to finish"
@@ -75,7 +68,7 @@ def test_a_client_with_no_peer_completes_from_the_web_seed(live_server, make_mul
     )
     session = client_session()
 
-    handle = add(session, bytes(release.torrent.metainfo), tmp_path)
+    handle = add_torrent(session, bytes(release.torrent.metainfo), tmp_path)
 
     wait_until(lambda: handle.status(0).is_seeding, timeout=120, what="the download from the web seed")
     assert_same_files(release, tmp_path)
@@ -163,17 +156,13 @@ def test_a_stalled_swarm_is_noticed_and_served_without_anyone_asking(
     # A leecher the seeder has not heard of: it announced once (after the seeder, which
     # will not announce again for half an hour), and it cannot reach out itself.
     session = client_session()
-    params = lt.add_torrent_params()
     metainfo = lt.bdecode(bytes(release.torrent.metainfo))
     for key in (b"announce", b"announce-list", b"url-list"):
         metainfo.pop(key, None)
-    params.ti = lt.torrent_info(lt.bencode(metainfo))
-    params.save_path = str(tmp_path)
-    params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
-    handle = session.add_torrent(params)
+    handle = add_torrent(session, lt.bencode(metainfo), tmp_path)
     query = urlencode(
         {
-            "info_hash": params.ti.info_hashes().v1.to_bytes(),
+            "info_hash": handle.torrent_file().info_hashes().v1.to_bytes(),
             "peer_id": b"-XX0001-stalledswarm",
             "port": session.listen_port(),
             "uploaded": 0,

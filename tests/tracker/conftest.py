@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db import connection
 
 from distribution.models import Release, Torrent
+from harness.processes import MANAGE, RunningProcess
 from tests.conftest import database_url_for_subprocess, subprocess_env
 from tests.factories import ReleaseFactory
-from tests.processes import MANAGE, RunningProcess
 from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmStore
 
 StoreFactory = Callable[..., SwarmStore]

@@ -14,9 +14,10 @@ from django.db import connection
 from django.test import override_settings
 
 from bittorrent import bencode
-from tests.conftest import database_url_for_subprocess, free_port, subprocess_env
-from tests.libtorrent_peers import wait_until
-from tests.processes import MANAGE
+from harness.loopback import free_port
+from harness.polling import wait_until
+from harness.processes import MANAGE
+from tests.conftest import database_url_for_subprocess, subprocess_env
 from tests.tracker.conftest import announce_query, info_hash, publish_release, redis_url
 from tracker.protocol import UDP_PROTOCOL_ID
 

@@ -7,14 +7,14 @@ import pytest
 from django.utils import timezone
 
 from distribution.models import ReleaseDayStats, ReleaseTotals, SwarmSample
-from tests.libtorrent_peers import wait_until
+from harness.polling import wait_until
 from tests.tracker.conftest import announce_query, info_hash, publish_release, redis_url
 from tests.tracker.test_runtracker import fetch
 from tests.tracker.test_swarm_store import peer
 from tracker import tasks
 from tracker.protocol import Event
 from tracker.statistics_flush import configured_swarm_store, flush_statistics, write_statistics
-from tracker.swarm_store import SwarmStatistics
+from tracker.swarm_store import SwarmAnnounce, SwarmStatistics
 
 TTL = 100
 
@@ -25,35 +25,36 @@ def by_swarm(taken: list[SwarmStatistics]) -> dict[int, tuple[int, ...]]:
 
 def test_it_counts_completed_once_per_peer_and_download(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(1, peer(1), Event.STARTED, 100, 50, now=0)
-    store.announce(1, peer(1), Event.COMPLETED, 0, 50, now=1)
-    store.announce(1, peer(1), Event.COMPLETED, 0, 50, now=2)  # a repeat, not a second download
-    store.announce(1, peer(2), Event.COMPLETED, 0, 50, now=3)
+    store.announce(SwarmAnnounce(1, peer(1), Event.STARTED, 100, 50, now=0))
+    store.announce(SwarmAnnounce(1, peer(1), Event.COMPLETED, 0, 50, now=1))
+    # A repeat, not a second download:
+    store.announce(SwarmAnnounce(1, peer(1), Event.COMPLETED, 0, 50, now=2))
+    store.announce(SwarmAnnounce(1, peer(2), Event.COMPLETED, 0, 50, now=3))
     assert by_swarm(store.take_statistics(now=4)) == {1: (2, 0, 0, 2, 0)}
 
 
 def test_it_adds_the_growth_of_the_reported_totals(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(1, peer(1), Event.STARTED, 100, 50, 0, 10, 20)
-    store.announce(1, peer(1), Event.NONE, 100, 50, 1, 15, 120)
-    store.announce(2, peer(2), Event.STARTED, 100, 50, 1, 0, 0)
+    store.announce(SwarmAnnounce(1, peer(1), Event.STARTED, 100, 50, 0, 10, 20))
+    store.announce(SwarmAnnounce(1, peer(1), Event.NONE, 100, 50, 1, 15, 120))
+    store.announce(SwarmAnnounce(2, peer(2), Event.STARTED, 100, 50, 1, 0, 0))
     assert by_swarm(store.take_statistics(now=2)) == {1: (0, 15, 120, 0, 1), 2: (0, 0, 0, 0, 1)}
-    store.announce(1, peer(1), Event.NONE, 100, 50, 3, 40, 130)
-    store.announce(1, peer(1), Event.STOPPED, 100, 50, 4, 41, 131)
+    store.announce(SwarmAnnounce(1, peer(1), Event.NONE, 100, 50, 3, 40, 130))
+    store.announce(SwarmAnnounce(1, peer(1), Event.STOPPED, 100, 50, 4, 41, 131))
     assert by_swarm(store.take_statistics(now=5)) == {1: (0, 26, 11, 0, 0), 2: (0, 0, 0, 0, 1)}
 
 
 def test_a_client_that_restarted_its_counters_adds_its_new_totals(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(1, peer(1), Event.STARTED, 100, 50, 0, 1000, 1000)
+    store.announce(SwarmAnnounce(1, peer(1), Event.STARTED, 100, 50, 0, 1000, 1000))
     store.take_statistics(now=1)
-    store.announce(1, peer(1), Event.STARTED, 100, 50, 2, 5, 7)
+    store.announce(SwarmAnnounce(1, peer(1), Event.STARTED, 100, 50, 2, 5, 7))
     assert by_swarm(store.take_statistics(now=3)) == {1: (0, 5, 7, 0, 1)}
 
 
 def test_taking_resets_and_forgets_swarms_that_emptied(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(1, peer(1), Event.COMPLETED, 0, 50, now=0)
+    store.announce(SwarmAnnounce(1, peer(1), Event.COMPLETED, 0, 50, now=0))
     assert by_swarm(store.take_statistics(now=1)) == {1: (1, 0, 0, 1, 0)}
     # Peers still there: sampled again, nothing counted twice.
     assert by_swarm(store.take_statistics(now=2)) == {1: (0, 0, 0, 1, 0)}
@@ -64,7 +65,7 @@ def test_taking_resets_and_forgets_swarms_that_emptied(make_store):
 
 def test_scrape_downloaded_survives_taking(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(1, peer(1), Event.COMPLETED, 0, 50, now=0)
+    store.announce(SwarmAnnounce(1, peer(1), Event.COMPLETED, 0, 50, now=0))
     store.take_statistics(now=1)
     assert store.scrape([1], now=2)[0].downloaded == 1
 
@@ -76,7 +77,7 @@ def test_concurrent_takes_never_count_an_announce_twice(redis_client, redis_pref
     second = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
     first.STATISTICS_BATCH = 7
     for n in range(50):
-        first.announce(n, peer(n), Event.COMPLETED, 0, 50, 0, 10, 10)
+        first.announce(SwarmAnnounce(n, peer(n), Event.COMPLETED, 0, 50, 0, 10, 10))
     taken = first.take_statistics(now=1) + second.take_statistics(now=1)
     assert sum(t.completed for t in taken) == 50 and sum(t.uploaded for t in taken) == 500
 
@@ -123,7 +124,7 @@ def test_flush_takes_from_the_store_and_writes(settings):
     settings.REDIS_URL = None
     release = publish_release("1.0", v1=info_hash("flush"))
     store = configured_swarm_store()
-    store.announce(release.pk, peer(1), Event.COMPLETED, 0, 50, time.time(), 7, 8)
+    store.announce(SwarmAnnounce(release.pk, peer(1), Event.COMPLETED, 0, 50, time.time(), 7, 8))
     assert flush_statistics(store) == 1
     assert flush_statistics(store) == 1  # the peer is still there: sampled, not counted again
     row = ReleaseDayStats.objects.get(release=release)
@@ -136,7 +137,7 @@ def test_the_celery_task_flushes_the_redis_store(settings, redis_client):
     release = publish_release("1.0", v1=info_hash("task"))
     store = configured_swarm_store()
     try:
-        store.announce(release.pk, peer(1), Event.COMPLETED, 0, 50, time.time(), 70, 80)
+        store.announce(SwarmAnnounce(release.pk, peer(1), Event.COMPLETED, 0, 50, time.time(), 70, 80))
         assert tasks.flush_tracker_statistics.apply().get() == 1
         assert ReleaseDayStats.objects.get(release=release).completed == 1
         assert SwarmSample.objects.get(release=release).seeders == 1

@@ -10,11 +10,11 @@ from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
 from bittorrent import bencode
-from tests.libtorrent_peers import wait_until
+from harness.polling import wait_until
 from tests.tracker.conftest import announce_query, info_hash
 from tracker.engine import Tracker
 from tracker.protocol import Event, Peer, SwarmCounts
-from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmStoreUnavailable
+from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmAnnounce, SwarmStoreUnavailable
 
 TTL = 100
 SWARM = 1
@@ -26,27 +26,27 @@ def peer(n: int, port: int = 6881) -> Peer:
 
 def test_it_gives_the_first_peer_nobody(make_store):
     store = make_store(peer_ttl=TTL)
-    assert store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0) == (0, 1, [])
+    assert store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)) == (0, 1, [])
 
 
 def test_it_gives_each_peer_the_others_but_never_itself(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
-    complete, incomplete, peers = store.announce(SWARM, peer(2), Event.STARTED, 0, 50, now=1)
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0))
+    complete, incomplete, peers = store.announce(SwarmAnnounce(SWARM, peer(2), Event.STARTED, 0, 50, now=1))
     assert (complete, incomplete, peers) == (1, 1, [peer(1)])
-    assert store.announce(SWARM, peer(1), Event.NONE, 100, 50, now=2).peers == [peer(2)]
+    assert store.announce(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 50, now=2)).peers == [peer(2)]
 
 
 def test_it_gives_seeds_only_leechers_and_leechers_everyone(make_store):
     store = make_store(peer_ttl=TTL)
     for n in (1, 2):
-        store.announce(SWARM, peer(n), Event.STARTED, 0, 50, now=0)
+        store.announce(SwarmAnnounce(SWARM, peer(n), Event.STARTED, 0, 50, now=0))
     for n in (3, 4):
-        store.announce(SWARM, peer(n), Event.STARTED, 100, 50, now=0)
-    seed_view = store.announce(SWARM, peer(1), Event.NONE, 0, 50, now=1)
+        store.announce(SwarmAnnounce(SWARM, peer(n), Event.STARTED, 100, 50, now=0))
+    seed_view = store.announce(SwarmAnnounce(SWARM, peer(1), Event.NONE, 0, 50, now=1))
     assert (seed_view.complete, seed_view.incomplete) == (2, 2)
     assert sorted(seed_view.peers) == [peer(3), peer(4)]
-    assert sorted(store.announce(SWARM, peer(3), Event.NONE, 100, 50, now=1).peers) == [
+    assert sorted(store.announce(SwarmAnnounce(SWARM, peer(3), Event.NONE, 100, 50, now=1)).peers) == [
         peer(1),
         peer(2),
         peer(4),
@@ -57,10 +57,10 @@ def test_a_leecher_gets_seeds_and_leechers_in_proportion_to_their_numbers(make_s
     """10 seeds among 99 others, 10 peers asked for: 1.01 seeds due, so 1 or 2, never none or more."""
     store = make_store(peer_ttl=TTL)
     for n in range(1, 101):
-        store.announce(SWARM, peer(n), Event.STARTED, 0 if n <= 10 else 100, 0, now=0)
+        store.announce(SwarmAnnounce(SWARM, peer(n), Event.STARTED, 0 if n <= 10 else 100, 0, now=0))
     seeds = {peer(n).endpoint for n in range(1, 11)}
     for _ in range(50):
-        answer = store.announce_compact(SWARM, peer(50), Event.NONE, 100, 10, now=1).peers4
+        answer = store.announce_compact(SwarmAnnounce(SWARM, peer(50), Event.NONE, 100, 10, now=1)).peers4
         endpoints = [answer[i : i + 6] for i in range(0, len(answer), 6)]
         assert len(endpoints) == 10
         assert 1 <= len(seeds.intersection(endpoints)) <= 2
@@ -68,46 +68,47 @@ def test_a_leecher_gets_seeds_and_leechers_in_proportion_to_their_numbers(make_s
 
 def test_it_forgets_a_stopped_peer(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
-    store.announce(SWARM, peer(2), Event.STARTED, 0, 50, now=0)
-    assert store.announce(SWARM, peer(1), Event.STOPPED, 100, 50, now=1) == (1, 0, [])
-    assert store.announce(SWARM, peer(2), Event.NONE, 0, 50, now=2) == (1, 0, [])
-    assert store.announce(SWARM, peer(9), Event.STOPPED, 0, 50, now=3) == (1, 0, [])
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0))
+    store.announce(SwarmAnnounce(SWARM, peer(2), Event.STARTED, 0, 50, now=0))
+    assert store.announce(SwarmAnnounce(SWARM, peer(1), Event.STOPPED, 100, 50, now=1)) == (1, 0, [])
+    assert store.announce(SwarmAnnounce(SWARM, peer(2), Event.NONE, 0, 50, now=2)) == (1, 0, [])
+    assert store.announce(SwarmAnnounce(SWARM, peer(9), Event.STOPPED, 0, 50, now=3)) == (1, 0, [])
 
 
 def test_it_keys_peers_by_address_and_port(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0))
     restarted = Peer(b"-PY0001-restarted000", peer(1).endpoint)
-    assert store.announce(SWARM, restarted, Event.STARTED, 100, 50, now=1) == (0, 1, [])
-    assert store.announce(SWARM, peer(1, port=7000), Event.STARTED, 100, 50, now=2).peers == [restarted]
+    assert store.announce(SwarmAnnounce(SWARM, restarted, Event.STARTED, 100, 50, now=1)) == (0, 1, [])
+    other_port = SwarmAnnounce(SWARM, peer(1, port=7000), Event.STARTED, 100, 50, now=2)
+    assert store.announce(other_port).peers == [restarted]
 
 
 def test_it_moves_a_peer_that_finished_to_the_seeds(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
-    store.announce(SWARM, peer(2), Event.STARTED, 100, 50, now=0)
-    assert store.announce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=1)[:2] == (1, 1)
-    assert store.announce(SWARM, peer(1), Event.NONE, 100, 50, now=2)[:2] == (0, 2)
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0))
+    store.announce(SwarmAnnounce(SWARM, peer(2), Event.STARTED, 100, 50, now=0))
+    assert store.announce(SwarmAnnounce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=1))[:2] == (1, 1)
+    assert store.announce(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 50, now=2))[:2] == (0, 2)
 
 
 def test_it_counts_a_completed_download_once_per_peer(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
-    store.announce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=1)
-    store.announce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=2)
-    store.announce(SWARM, peer(2), Event.COMPLETED, 0, 50, now=3)
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0))
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=1))
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=2))
+    store.announce(SwarmAnnounce(SWARM, peer(2), Event.COMPLETED, 0, 50, now=3))
     assert store.scrape([SWARM], now=4) == [SwarmCounts(complete=2, downloaded=2, incomplete=0)]
 
 
 def test_it_gives_at_most_numwant_distinct_peers(make_store):
     store = make_store(peer_ttl=TTL)
     for n in range(1, 101):
-        store.announce(SWARM, peer(n), Event.STARTED, 100, 0, now=0)
-    assert store.announce(SWARM, peer(1), Event.NONE, 100, 0, now=1).peers == []
+        store.announce(SwarmAnnounce(SWARM, peer(n), Event.STARTED, 100, 0, now=0))
+    assert store.announce(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 0, now=1)).peers == []
     seen = set()
     for _ in range(20):
-        peers = store.announce(SWARM, peer(1), Event.NONE, 100, 30, now=1).peers
+        peers = store.announce(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 30, now=1)).peers
         assert len(peers) == len(set(peers)) == 30
         assert peer(1) not in peers
         seen.update(peers)
@@ -117,11 +118,11 @@ def test_it_gives_at_most_numwant_distinct_peers(make_store):
 
 def test_it_expires_peers_not_heard_from_within_the_ttl(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
-    store.announce(SWARM, peer(2), Event.STARTED, 0, 50, now=50)
-    store.announce(SWARM, peer(1), Event.NONE, 100, 50, now=90)
-    assert store.announce(SWARM, peer(3), Event.STARTED, 100, 50, now=149).incomplete == 2
-    result = store.announce(SWARM, peer(3), Event.NONE, 100, 50, now=151)
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0))
+    store.announce(SwarmAnnounce(SWARM, peer(2), Event.STARTED, 0, 50, now=50))
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 50, now=90))
+    assert store.announce(SwarmAnnounce(SWARM, peer(3), Event.STARTED, 100, 50, now=149)).incomplete == 2
+    result = store.announce(SwarmAnnounce(SWARM, peer(3), Event.NONE, 100, 50, now=151))
     assert (result.complete, result.incomplete, sorted(result.peers)) == (0, 2, [peer(1)])
     assert store.scrape([SWARM], now=250) == [SwarmCounts(complete=0, downloaded=0, incomplete=1)]
     assert store.scrape([SWARM], now=252) == [SwarmCounts(complete=0, downloaded=0, incomplete=0)]
@@ -129,8 +130,8 @@ def test_it_expires_peers_not_heard_from_within_the_ttl(make_store):
 
 def test_it_keeps_swarms_apart(make_store):
     store = make_store(peer_ttl=TTL)
-    store.announce(1, peer(1), Event.STARTED, 100, 50, now=0)
-    assert store.announce(2, peer(2), Event.STARTED, 100, 50, now=0) == (0, 1, [])
+    store.announce(SwarmAnnounce(1, peer(1), Event.STARTED, 100, 50, now=0))
+    assert store.announce(SwarmAnnounce(2, peer(2), Event.STARTED, 100, 50, now=0)) == (0, 1, [])
     assert store.scrape([2, 3, 1], now=0) == [
         SwarmCounts(0, 0, 1),
         SwarmCounts(0, 0, 0),
@@ -141,8 +142,8 @@ def test_it_keeps_swarms_apart(make_store):
 def test_it_serves_ipv4_and_ipv6_peers_together(make_store):
     store = make_store(peer_ttl=TTL)
     v6 = Peer(b"-PY0001-ipv6ipv6ipv6", bytes(15) + b"\x01\x1a\xe1")
-    store.announce(SWARM, v6, Event.STARTED, 0, 50, now=0)
-    assert store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0).peers == [v6]
+    store.announce(SwarmAnnounce(SWARM, v6, Event.STARTED, 0, 50, now=0))
+    assert store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)).peers == [v6]
 
 
 def test_it_tells_clients_when_redis_is_unreachable(caplog):
@@ -174,8 +175,8 @@ def test_an_unanswering_redis_costs_one_attempt_per_call_whatever_retries_the_cl
         threading.Thread(target=hang_up, daemon=True).start()
         client = redis.Redis(port=server.getsockname()[1], retry=Retry(ConstantBackoff(0.01), 5))
         store = RedisSwarmStore(client, peer_ttl=TTL, prefix="unused:")
-        calls = [(SWARM, peer(1), Event.STARTED, 0, 50, 0, 0, 0)]
-        assert isinstance(store.announce_compact_many(calls)[0], SwarmStoreUnavailable)
+        announces = [SwarmAnnounce(SWARM, peer(1), Event.STARTED, 0, 50, now=0)]
+        assert isinstance(store.announce_compact_many(announces)[0], SwarmStoreUnavailable)
         with pytest.raises(SwarmStoreUnavailable):
             store.scrape([SWARM], now=0)
         # Accepted after every attempt of the store's: once it is, all of them were.
@@ -189,30 +190,33 @@ def test_compact_answers_hold_the_same_kind_of_peers_as_full_ones(make_store):
     store = make_store(peer_ttl=TTL)
     v6 = Peer(b"-PY0001-000000000600", bytes(15) + b"\x01" + (6881).to_bytes(2, "big"))
     for n in range(1, 6):
-        store.announce(SWARM, peer(n), Event.STARTED, 100, 50, now=0)
-    store.announce(SWARM, peer(9), Event.STARTED, 0, 50, now=0)
-    store.announce(SWARM, v6, Event.STARTED, 100, 50, now=0)
-    result = store.announce_compact(SWARM, peer(1), Event.NONE, 100, 50, now=1)
+        store.announce(SwarmAnnounce(SWARM, peer(n), Event.STARTED, 100, 50, now=0))
+    store.announce(SwarmAnnounce(SWARM, peer(9), Event.STARTED, 0, 50, now=0))
+    store.announce(SwarmAnnounce(SWARM, v6, Event.STARTED, 100, 50, now=0))
+    result = store.announce_compact(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 50, now=1))
     assert (result.complete, result.incomplete) == (1, 6)
     assert sorted(result.peers4[i : i + 6] for i in range(0, len(result.peers4), 6)) == sorted(
         peer(n).endpoint for n in (2, 3, 4, 5, 9)
     )
     assert result.peers6 == v6.endpoint
     # A seed gets leechers only; numwant bounds the answer and never includes the asker.
-    seed = store.announce_compact(SWARM, peer(9), Event.NONE, 0, 3, now=2)
+    seed = store.announce_compact(SwarmAnnounce(SWARM, peer(9), Event.NONE, 0, 3, now=2))
     assert len(seed.peers4) // 6 + len(seed.peers6) // 18 == 3
     assert peer(9).endpoint not in [seed.peers4[i : i + 6] for i in range(0, len(seed.peers4), 6)]
-    assert store.announce_compact(SWARM, peer(2), Event.STOPPED, 100, 50, now=3)[2:] == (b"", b"")
+    stopped = store.announce_compact(SwarmAnnounce(SWARM, peer(2), Event.STOPPED, 100, 50, now=3))
+    assert stopped[2:] == (b"", b"")
 
 
 def test_the_redis_store_reloads_its_script_after_a_script_flush(redis_client, redis_prefix):
     store = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
-    store.announce(SWARM, peer(1), Event.STARTED, 0, 50, now=0)
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 0, 50, now=0))
     redis_client.script_flush()
-    results = store.announce_compact_many([(SWARM, peer(n), Event.STARTED, 100, 50, 1, 0, 0) for n in (2, 3)])
+    results = store.announce_compact_many(
+        [SwarmAnnounce(SWARM, peer(n), Event.STARTED, 100, 50, now=1) for n in (2, 3)]
+    )
     assert [(r.complete, r.incomplete) for r in results] == [(1, 1), (1, 2)]
     redis_client.script_flush()
-    assert store.announce(SWARM, peer(4), Event.STARTED, 100, 50, now=2).complete == 1
+    assert store.announce(SwarmAnnounce(SWARM, peer(4), Event.STARTED, 100, 50, now=2)).complete == 1
     redis_client.script_flush()
     assert store.scrape([SWARM], now=3) == [SwarmCounts(1, 0, 3)]
 
@@ -221,10 +225,12 @@ def test_the_redis_store_reloads_its_script_after_a_script_flush(redis_client, r
 def test_a_compact_answer_holds_numwant_distinct_others_never_the_asker(make_store, numwant):
     store = make_store(peer_ttl=TTL)
     for n in range(1, 61):
-        store.announce(SWARM, peer(n), Event.STARTED, 0 if n > 30 else 100, 0, now=0)
+        store.announce(SwarmAnnounce(SWARM, peer(n), Event.STARTED, 0 if n > 30 else 100, 0, now=0))
     for asker, left in ((peer(7), 100), (peer(40), 0)):
         for _ in range(40):
-            answer = store.announce_compact(SWARM, asker, Event.NONE, left, numwant, now=1).peers4
+            answer = store.announce_compact(
+                SwarmAnnounce(SWARM, asker, Event.NONE, left, numwant, now=1)
+            ).peers4
             endpoints = [answer[i : i + 6] for i in range(0, len(answer), 6)]
             # A leecher may get all 59 others; a seed gets only the 30 leechers.
             assert len(endpoints) == min(numwant, 59 if left else 30)
@@ -234,9 +240,9 @@ def test_a_compact_answer_holds_numwant_distinct_others_never_the_asker(make_sto
 
 def test_every_key_of_a_redis_swarm_has_a_lifetime(redis_client, redis_prefix):
     store = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
-    store.announce(SWARM, peer(1), Event.STARTED, 100, 50, now=0)
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0))
     # The seeders' key is first written after the keys' lifetime was set.
-    store.announce(SWARM, peer(2), Event.STARTED, 0, 50, now=10)
+    store.announce(SwarmAnnounce(SWARM, peer(2), Event.STARTED, 0, 50, now=10))
     keys = list(redis_client.scan_iter(match=redis_prefix + "{*"))
     assert len(keys) == 4  # peers, order and the two IPv4 groups' strings
     for key in keys:
@@ -247,8 +253,8 @@ def test_an_ipv6_swarm_answers_in_peers6_without_the_asker(make_store):
     store = make_store(peer_ttl=TTL)
     v6 = [Peer(b"-PY0001-00000000060%d" % n, bytes(15) + bytes([n]) + b"\x1a\xe1") for n in range(1, 4)]
     for p in v6:
-        store.announce(SWARM, p, Event.STARTED, 100, 0, now=0)
-    result = store.announce_compact(SWARM, v6[0], Event.NONE, 100, 50, now=1)
+        store.announce(SwarmAnnounce(SWARM, p, Event.STARTED, 100, 0, now=0))
+    result = store.announce_compact(SwarmAnnounce(SWARM, v6[0], Event.NONE, 100, 50, now=1))
     assert result.peers4 == b""
     assert sorted(result.peers6[i : i + 18] for i in range(0, 36, 18)) == [v6[1].endpoint, v6[2].endpoint]
     assert len(result.peers6) == 36
@@ -269,16 +275,16 @@ def test_the_redis_store_keeps_the_same_swarm_as_the_memory_store_through_churn(
     now = 0.0
     for _ in range(30):
         now += rng.choice([1, 5, 30])  # sometimes long enough for the earliest peers to expire
-        calls = []
+        announces = []
         for _ in range(rng.randint(1, 12)):
             event = rng.choice([Event.NONE, Event.STARTED, Event.COMPLETED, Event.STOPPED, Event.NONE])
-            calls.append((SWARM, rng.choice(everyone), event, rng.choice([0, 100]), 5, now, 0, 0))
-        for call, remembered in zip(calls, redis_store.announce_compact_many(calls), strict=True):
-            expected = memory.announce_compact(*call)
+            announces.append(SwarmAnnounce(SWARM, rng.choice(everyone), event, rng.choice([0, 100]), 5, now))
+        for announce, remembered in zip(announces, redis_store.announce_compact_many(announces), strict=True):
+            expected = memory.announce_compact(announce)
             assert (remembered.complete, remembered.incomplete) == (expected.complete, expected.incomplete)
         for asker, left in ((rng.choice(everyone), 100), (rng.choice(everyone), 0)):
-            kept = redis_store.announce_compact(SWARM, asker, Event.NONE, left, 200, now)
-            expected = memory.announce_compact(SWARM, asker, Event.NONE, left, 200, now)
+            kept = redis_store.announce_compact(SwarmAnnounce(SWARM, asker, Event.NONE, left, 200, now))
+            expected = memory.announce_compact(SwarmAnnounce(SWARM, asker, Event.NONE, left, 200, now))
             assert (kept.complete, kept.incomplete) == (expected.complete, expected.incomplete)
             assert sorted(endpoints(kept.peers4, 6)) == sorted(endpoints(expected.peers4, 6))
             assert sorted(endpoints(kept.peers6, 18)) == sorted(endpoints(expected.peers6, 18))
@@ -292,12 +298,12 @@ def endpoints(joined: bytes, size: int) -> list[bytes]:
 def test_a_client_claiming_absurd_totals_spoils_no_other_announce_of_its_batch(make_store):
     store = make_store(peer_ttl=TTL)
     absurd = 10**20 - 1  # the most digits the query parser takes
-    calls = [
-        (SWARM, peer(1), Event.STARTED, 100, 50, 0, absurd, absurd),
-        (SWARM, peer(2), Event.STARTED, 100, 50, 0, 5, 7),
-        (SWARM, peer(3), Event.STARTED, 0, 50, 0, 0, 0),
+    announces = [
+        SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, 0, absurd, absurd),
+        SwarmAnnounce(SWARM, peer(2), Event.STARTED, 100, 50, 0, 5, 7),
+        SwarmAnnounce(SWARM, peer(3), Event.STARTED, 0, 50, 0),
     ]
-    results = store.announce_compact_many(calls)
+    results = store.announce_compact_many(announces)
     assert [(r.complete, r.incomplete) for r in results] == [(0, 1), (0, 2), (1, 2)]
     assert store.scrape([SWARM], 1) == [SwarmCounts(1, 0, 2)]
 
@@ -305,10 +311,9 @@ def test_a_client_claiming_absurd_totals_spoils_no_other_announce_of_its_batch(m
 def test_over_many_announces_every_other_peer_is_handed_out(make_store):
     store = make_store(peer_ttl=TTL)
     for n in range(1, 61):
-        store.announce(SWARM, peer(n), Event.STARTED, 100, 0, now=0)
+        store.announce(SwarmAnnounce(SWARM, peer(n), Event.STARTED, 100, 0, now=0))
     handed_out = set()
     for _ in range(200):
-        handed_out.update(
-            endpoints(store.announce_compact(SWARM, peer(1), Event.NONE, 100, 5, now=1).peers4, 6)
-        )
+        answer = store.announce_compact(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 5, now=1))
+        handed_out.update(endpoints(answer.peers4, 6))
     assert handed_out == {peer(n).endpoint for n in range(2, 61)}

@@ -1,4 +1,4 @@
-"""What the benchmarks share: ports on loopback for the servers they start."""
+"""Ports on loopback for the servers that tests and benchmarks start."""
 
 import socket
 

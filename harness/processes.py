@@ -1,8 +1,9 @@
-"""Real processes started by tests (worker, tracker, seeder, publish), with their output kept."""
+"""Real processes that tests and benchmarks start (tracker, seeder, worker, web server...), output kept."""
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -63,6 +64,23 @@ class RunningProcess:
                     )
                 self._new_output.wait(remaining)
 
+    def wait_for_port(self, port: int, timeout: float = 30.0) -> None:
+        """Block until something accepts connections on 127.0.0.1:``port``; fail if the process ends first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited with {self.process.returncode}:\n" + self.transcript()
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(
+            f"{self.name}: nothing listens on {port} after {timeout:.0f} s:\n" + self.transcript()
+        )
+
     def wait_for_exit(self, timeout: float = 60.0) -> int:
         """Wait for the process and for everything it started that shares its output."""
         returncode = self.process.wait(timeout=timeout)
@@ -85,3 +103,11 @@ class RunningProcess:
 
     def transcript(self) -> str:
         return "".join(self.output)
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """The resident memory of process ``pid`` (this one by default), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0

@@ -1,0 +1,7 @@
+"""The shared test-and-benchmark harness: what tests/ and bench/ both start, run and wait for.
+
+Free ports on loopback, real processes with their output kept, libtorrent
+peers on loopback, polling, releases with real torrents. Production packages
+never import it (tests/test_import_order.py); only ``harness.releases`` needs
+Django, and it is imported once Django is set up.
+"""
