@@ -26,8 +26,6 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 run: $(STAMP) $(NODE_STAMP)
-	$(PYTHON) manage.py migrate --no-input
-	$(PYTHON) manage.py ensure_admin
 	$(PYTHON) scripts/run_all.py
 
 test: $(STAMP) $(NODE_STAMP)

@@ -1,0 +1,1 @@
+"""Pure BitTorrent code, no Django: bencode, metainfo, torrent building, hashing while bytes arrive."""

@@ -28,6 +28,15 @@ def env_optional_str(name: str) -> str | None:
     return _raw(name)
 
 
+def env_secret(name: str) -> str | None:
+    """A secret, None when unset; set but empty (or blank) is refused, never taken for unset."""
+    READ_NAMES.add(name)
+    value = os.environ.get(name)
+    if value is not None and not value.strip():
+        raise ImproperlyConfigured(f"{name} is set but empty: give it a value, or unset it for the default")
+    return value
+
+
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     value = _raw(name)
     if value is None:

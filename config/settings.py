@@ -2,10 +2,12 @@
 
 Unset variables fall back to embedded defaults that run the whole service on
 one machine with no servers: SQLite in ``FANOUT_DATA_DIR``, a filesystem
-Celery broker, an in-memory swarm store.
+Celery broker, an in-memory swarm store. Importing this module creates and
+writes nothing: config/data_dir.py prepares the data directory before the
+processes that use it start. Settings that depend on each other are checked
+by config/checks.py.
 """
 
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,29 +21,23 @@ from config.environment import (
     env_list,
     env_networks,
     env_optional_str,
+    env_secret,
     env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DATA_DIR = Path(env_str("FANOUT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-
-def _secret_key() -> str:
-    configured = env_optional_str("SECRET_KEY")
-    if configured:
-        return configured
-    # Embedded default: one random key per data directory, kept across restarts
-    # so that sessions and signed values stay valid.
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+_configured_secret_key = env_secret("SECRET_KEY")
+# Embedded default: one random key per data directory, written by `make run`
+# (config/data_dir.py) and kept across restarts so that sessions and signed
+# values stay valid. Until it exists the key is empty, which Django refuses to
+# use, and `manage.py check` says how to get one (fanout.E005).
+SECRET_KEY_FILE = None if _configured_secret_key else DATA_DIR / "secret_key"
+SECRET_KEY = _configured_secret_key or (
+    SECRET_KEY_FILE.read_text().strip() if SECRET_KEY_FILE.exists() else ""
+)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
@@ -76,7 +72,8 @@ FANOUT_X_ACCEL_REDIRECT = env_optional_str("FANOUT_X_ACCEL_REDIRECT")
 FANOUT_METRICS_TOKEN = env_optional_str("FANOUT_METRICS_TOKEN")
 FANOUT_ANNOUNCE_INTERVAL = env_int("FANOUT_ANNOUNCE_INTERVAL", 1800, minimum=1)
 FANOUT_ANNOUNCE_MIN_INTERVAL = env_int("FANOUT_ANNOUNCE_MIN_INTERVAL", 60, minimum=0)
-FANOUT_PEER_TTL = env_int("FANOUT_PEER_TTL", 2 * 1800 + 300, minimum=1)
+# Unset: a peer survives one missed announce, and its next one 300 s late (config/checks.py).
+FANOUT_PEER_TTL = env_int("FANOUT_PEER_TTL", 2 * FANOUT_ANNOUNCE_INTERVAL + 300, minimum=1)
 FANOUT_TRACKER_WHITELIST_REFRESH = env_int("FANOUT_TRACKER_WHITELIST_REFRESH", 2, minimum=1)
 # Addresses or networks (comma-separated) of reverse proxies in front of the
 # tracker: only from these is X-Forwarded-For believed. Empty: the connection's address is the client's.
@@ -107,6 +104,7 @@ INSTALLED_APPS = [
     "tracker",
     "seeder",
     "operations",
+    "config",
 ]
 
 MIDDLEWARE = [
@@ -188,30 +186,29 @@ STATICFILES_DIRS = [
     ("vendor/chart", NODE_MODULES / "chart.js" / "dist"),
 ]
 STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
 
-# Uploads larger than this go to a temporary file on disk, never into memory.
+# Uploads larger than this go to a temporary file on disk, never into memory:
+# in the data directory itself, which every instance has (the volume in
+# docker-compose.yml), on the filesystem of RELEASES_DIR so that storing one is a rename.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_TEMP_DIR = str(UPLOADS_DIR)
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR)
 DATA_UPLOAD_MAX_NUMBER_FILES = 1000
-UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
 
 REDIS_URL = env_optional_str("REDIS_URL")
 
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    # Longer than the longest build: otherwise Redis hands an unacknowledged
-    # task to a second worker while the first is still running it.
+    # Longer than the longest build (fanout.E003): otherwise Redis hands an
+    # unacknowledged task to a second worker while the first is still running it.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
 else:
+    # The folders are made by the processes that use them (config/celery.py).
     _broker_dir = DATA_DIR / "celery-broker"
-    for _folder in ("queue", "processed", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),

@@ -1,8 +1,10 @@
-"""Run every Fanout process in the foreground for `make run`; Ctrl-C stops them all.
+"""Everything `make run` does: prepare, then run every Fanout process in the foreground.
 
-Web (gunicorn), Celery worker with embedded beat, tracker and seeder, each a
-child process whose output is prefixed with its name. If one exits, the
-others are stopped too, so a broken component is never hidden.
+First the data directory (with the secret key kept there, config/data_dir.py),
+the database's migrations and the admin login (printed). Then web (gunicorn),
+Celery worker with embedded beat, tracker and seeder, each a child process
+whose output is prefixed with its name; Ctrl-C stops them all. If one exits,
+the others are stopped too, so a broken component is never hidden.
 """
 
 import os
@@ -14,12 +16,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
 STOP_GRACE_SECONDS = 10
+
+
+def prepare() -> int:
+    """Data directory, migrations, admin login, in that order; the exit status of the first that fails."""
+    # Run as a script, this file's folder is on the path, not the project's.
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from config.data_dir import prepare_data_dir
+
+    prepare_data_dir()
+    for step in (["migrate", "--no-input"], ["ensure_admin"]):
+        status = subprocess.run([*MANAGE, *step]).returncode
+        if status != 0:
+            return status
+    return 0
 
 
 def commands() -> dict[str, list[str]]:
     web_port = os.environ.get("WEB_PORT", "8000")
-    manage = [sys.executable, str(ROOT / "manage.py")]
     return {
         "web": [
             str(BIN / "gunicorn"),
@@ -48,8 +65,8 @@ def commands() -> dict[str, list[str]]:
             "--hostname",
             "worker@%h",
         ],
-        "tracker": [*manage, "runtracker"],
-        "seeder": [*manage, "runseeder", "--name", os.environ.get("FANOUT_SEEDER_NAME", "local")],
+        "tracker": [*MANAGE, "runtracker"],
+        "seeder": [*MANAGE, "runseeder", "--name", os.environ.get("FANOUT_SEEDER_NAME", "local")],
     }
 
 
@@ -61,6 +78,9 @@ def pump(name: str, process: subprocess.Popen) -> None:
 
 def main() -> int:
     os.chdir(ROOT)
+    prepared = prepare()
+    if prepared != 0:
+        return prepared
     processes: dict[str, subprocess.Popen] = {}
     for name, argv in commands().items():
         processes[name] = subprocess.Popen(

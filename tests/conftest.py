@@ -1,16 +1,53 @@
-"""Fixtures shared by the suite: fixed users of each role and an isolated data directory."""
+"""Fixtures shared by the suite: fixed users of each role and an isolated data directory.
+
+The test run's data directory is prepared as `make run` prepares its own, and
+a Redis keeps no swarm from one test to the next.
+"""
 
 import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
+from django.db import connection
 
+from config.data_dir import prepare_data_dir
 from distribution.services import PUBLISHERS_GROUP
 from harness.processes import RunningProcess
 from tests.factories import ProductFactory, UserFactory
+from tracker.statistics_flush import configured_swarm_store
 
 PASSWORD = "correct horse battery staple"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    prepare_data_dir()
+    if django_settings.SECRET_KEY_FILE is not None:
+        # The settings were read before the key was kept; the processes the tests
+        # start, in this data directory or another, take it from the environment.
+        django_settings.SECRET_KEY = os.environ["SECRET_KEY"] = (
+            django_settings.SECRET_KEY_FILE.read_text().strip()
+        )
+
+
+@pytest.fixture(autouse=True)
+def no_swarm_outlives_its_test(settings):
+    """With REDIS_URL the trackers (the web's too) keep their swarms in Redis, under the database's
+    name, and SQLite gives the next test's releases the same ids: empty them after each test."""
+    yield
+    database = connection.settings_dict
+    if not settings.REDIS_URL or connection.vendor != "sqlite":
+        return
+    if database["NAME"] != database["TEST"].get("NAME"):
+        return  # not the test database yet: those swarms are an instance's, not ours
+    store = configured_swarm_store()
+    try:
+        keys = list(store.client.scan_iter(match=store.prefix + "*", count=1000))
+        if keys:
+            store.client.delete(*keys)
+    finally:
+        store.client.close()
 
 
 @pytest.fixture(autouse=True)

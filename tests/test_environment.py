@@ -1,9 +1,14 @@
 """Settings helpers refuse malformed values instead of falling back."""
 
+import subprocess
+import sys
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.environment import READ_NAMES, env_bool, env_choice, env_int, env_list, env_networks
+from config.environment import READ_NAMES, env_bool, env_choice, env_int, env_list, env_networks, env_secret
+from harness.processes import ROOT
+from tests.conftest import subprocess_env
 
 
 def test_it_takes_defaults_for_unset_and_empty_variables(monkeypatch):
@@ -23,6 +28,8 @@ def test_it_takes_defaults_for_unset_and_empty_variables(monkeypatch):
         (lambda: env_bool("FANOUT_T", False), "yes", "True or False"),
         (lambda: env_choice("FANOUT_T", "v1", ("v1", "v2")), "v3", "one of v1, v2"),
         (lambda: env_networks("FANOUT_T"), "10.0.0.0/8,bogus", "'bogus' is not an IP address"),
+        (lambda: env_secret("FANOUT_T"), "", "FANOUT_T is set but empty"),
+        (lambda: env_secret("FANOUT_T"), " \t", "FANOUT_T is set but empty"),
     ],
 )
 def test_it_refuses_malformed_values(monkeypatch, reader, value, message):
@@ -36,3 +43,21 @@ def test_it_reads_lists_and_networks(monkeypatch):
     assert env_list("FANOUT_T", []) == ["a.example", "b.example"]
     monkeypatch.setenv("FANOUT_T", "10.0.0.0/8, ::1")
     assert env_networks("FANOUT_T") == ["10.0.0.0/8", "::1"]
+
+
+def test_it_reads_secrets_and_tells_unset_from_empty(monkeypatch):
+    monkeypatch.delenv("FANOUT_T", raising=False)
+    assert env_secret("FANOUT_T") is None
+    monkeypatch.setenv("FANOUT_T", "s3cret")
+    assert env_secret("FANOUT_T") == "s3cret"
+
+
+def test_the_settings_refuse_an_empty_secret_key(tmp_path):
+    env = subprocess_env(
+        SECRET_KEY="", FANOUT_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "import config.settings"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is set but empty" in done.stderr

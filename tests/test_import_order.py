@@ -1,7 +1,7 @@
 """The packages import in one direction: bittorrent <- distribution <- tracker, seeder <- operations.
 
 Read from the source (AST), so an import inside a function counts as much as
-one at the top of a module. config, scripts, bench and tests stand apart and
+one at the top of a module. config, scripts, bench, harness and tests stand apart and
 may import anything; nothing imports them back.
 """
 

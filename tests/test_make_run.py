@@ -6,8 +6,9 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import free_port, subprocess_env
-from tests.processes import MANAGE, ROOT
+from harness.loopback import free_port
+from harness.processes import MANAGE, ROOT
+from tests.conftest import subprocess_env
 
 
 @pytest.fixture
@@ -20,8 +21,8 @@ def instance_env(tmp_path):
         SEEDER_PORT=str(free_port()),
         FANOUT_TRACKER_WHITELIST_REFRESH="1",
     )
-    # The embedded defaults: no database server, no Redis.
-    for name in ("DATABASE_URL", "REDIS_URL", "FANOUT_PUBLIC_URL", "FANOUT_ANNOUNCE_URL"):
+    # The embedded defaults: no database server, no Redis, the secret key kept in the data directory.
+    for name in ("DATABASE_URL", "REDIS_URL", "FANOUT_PUBLIC_URL", "FANOUT_ANNOUNCE_URL", "SECRET_KEY"):
         env.pop(name, None)
     return env
 
@@ -39,6 +40,7 @@ def start_make_run(start_process, env):
 def test_it_serves_and_keeps_releases_across_restarts(tmp_path, instance_env, start_process):
     run, url, password = start_make_run(start_process, instance_env)
     assert url == f"http://localhost:{instance_env['WEB_PORT']}/"
+    secret_key = (tmp_path / "data" / "secret_key").read_text()
     payload = tmp_path / "notes.txt"
     payload.write_text("Fanout keeps this.\n")
     publish = start_process(
@@ -66,6 +68,7 @@ def test_it_serves_and_keeps_releases_across_restarts(tmp_path, instance_env, st
     again, url_again, password_again = start_make_run(start_process, instance_env)
 
     assert (url_again, password_again) == (url, password)
+    assert (tmp_path / "data" / "secret_key").read_text() == secret_key
     catalogue = urllib.request.urlopen(url, timeout=10).read().decode()
     assert "keeper" in catalogue and "1.0" in catalogue
     assert "notes.txt" in urllib.request.urlopen(release_url, timeout=10).read().decode()

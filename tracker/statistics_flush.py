@@ -7,7 +7,8 @@ plus one ``SwarmSample`` per swarm that has peers or was announced to since
 the previous flush (``record_swarm_samples``, which also makes it the
 release's current seeders and leechers). With Redis the Celery beat task
 ``tracker.flush_statistics`` calls ``flush_statistics``; with the memory store
-runtracker does, on its database thread, every FANOUT_TRACKER_STATS_FLUSH_SECONDS.
+the process holding it does (runtracker on its database thread, the web
+process on requests), every FANOUT_TRACKER_STATS_FLUSH_SECONDS.
 """
 
 import time
@@ -35,6 +36,15 @@ def configured_swarm_store() -> SwarmStore:
         peer_ttl=settings.FANOUT_PEER_TTL,
         prefix=f"fanout:tracker:{connection.settings_dict['NAME']}:",
     )
+
+
+def flushes_own_statistics(store: SwarmStore) -> bool:
+    """Whether the process holding ``store`` writes its statistics itself.
+
+    The memory store's are in this process alone; Redis's are taken by the
+    Celery beat task, and a second taker would only race it.
+    """
+    return isinstance(store, MemorySwarmStore)
 
 
 def write_statistics(taken: Sequence[SwarmStatistics]) -> int:

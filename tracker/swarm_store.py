@@ -1,8 +1,9 @@
 """Where the tracker keeps its swarms: the peers of each release and their counts.
 
 ``SwarmStore`` is the one interface. ``MemorySwarmStore`` keeps everything in
-the process (one tracker process, or the Django views); ``RedisSwarmStore``
-shares the swarms between tracker processes. Both pass the same suite,
+one process (a tracker process, or the web process's views, when there is no
+Redis); ``RedisSwarmStore`` shares the swarms between every process that
+answers announces. Both pass the same suite,
 tests/tracker/test_swarm_store.py.
 
 A peer is identified by its address and port (``Peer.endpoint``), not by the

@@ -10,7 +10,8 @@ from tracker.statistics_flush import configured_swarm_store, flush_statistics
 def flush_tracker_statistics() -> int:
     """Move the swarm statistics from Redis to the database (scheduled in CELERY_BEAT_SCHEDULE).
 
-    Without REDIS_URL the statistics live in the runtracker process, which flushes them itself.
+    Without REDIS_URL the statistics live in each tracker process (runtracker, the web
+    process's /announce), which flushes its own.
     """
     if not settings.REDIS_URL:
         return 0

@@ -1,12 +1,16 @@
 """``/announce`` and ``/scrape`` served by Django, for deployments without ``runtracker``.
 
-The swarms live in this process's memory; the tracked info-hashes, private
-releases and passkeys are read from the database at most every
-FANOUT_TRACKER_WHITELIST_REFRESH seconds, and the swarm statistics written to
-it at most every FANOUT_TRACKER_STATS_FLUSH_SECONDS.
+The swarms live in the configured store, as runtracker's do: with REDIS_URL
+in Redis, shared by every web worker and every runtracker; without it in this
+process's memory, so that only one process may answer the announces. The
+tracked info-hashes, private releases and passkeys are read from the
+database at most every FANOUT_TRACKER_WHITELIST_REFRESH seconds. With the
+memory store this process writes the swarm statistics to it at most every
+FANOUT_TRACKER_STATS_FLUSH_SECONDS; with Redis the Celery beat task does.
 """
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +23,7 @@ from django.views.decorators.http import require_GET
 from tracker.engine import Tracker
 from tracker.proxies import TrustedProxies
 from tracker.selectors import load_whitelist
-from tracker.statistics_flush import write_statistics
-from tracker.swarm_store import MemorySwarmStore
+from tracker.statistics_flush import configured_swarm_store, flushes_own_statistics, write_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +32,23 @@ class InProcessTracker:
     """One ``Tracker`` for the whole process, shared by its request threads."""
 
     def __init__(self) -> None:
-        # The memory store is not thread-safe, and one refresh at a time is enough.
+        # Neither store is thread-safe (Redis's has one connection), and one refresh at a time is enough.
         self._lock = threading.Lock()
         self._tracker: Tracker | None = None
         self._refresh_due = 0.0
-        self._flush_due = 0.0
+        # Never, unless the store's statistics are this process's own (see ``answer``).
+        self._flush_due = math.inf
 
     def answer(self, handle: Callable[[Tracker], bytes]) -> bytes:
         with self._lock:
             if self._tracker is None:
                 self._tracker = Tracker(
-                    MemorySwarmStore(peer_ttl=settings.FANOUT_PEER_TTL),
+                    configured_swarm_store(),
                     interval=settings.FANOUT_ANNOUNCE_INTERVAL,
                     min_interval=settings.FANOUT_ANNOUNCE_MIN_INTERVAL,
                 )
-                self._flush_due = time.monotonic() + settings.FANOUT_TRACKER_STATS_FLUSH_SECONDS
+                if flushes_own_statistics(self._tracker.store):
+                    self._flush_due = time.monotonic() + settings.FANOUT_TRACKER_STATS_FLUSH_SECONDS
             now = time.monotonic()
             if now >= self._refresh_due:
                 self._tracker.load(load_whitelist())

@@ -106,7 +106,6 @@ def test_its_workers_share_the_ports_and_the_swarms(start_tracker, redis_client)
         "--udp-port",
         str(port),
         REDIS_URL=redis_url(),
-        FANOUT_PEER_TTL="60",
     )
     try:
         assert len(child_pids(tracker.process.process.pid)) == 3

@@ -1,11 +1,20 @@
-"""/announce and /scrape served by Django, on the real database."""
+"""/announce and /scrape served by Django, on the real database and, with REDIS_URL, real Redis."""
+
+import sys
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from bittorrent import bencode
-from tests.tracker.conftest import announce_query, info_hash, publish_release, quoted
-from tracker import views
+from distribution.models import ReleaseDayStats
+from harness.loopback import free_port
+from harness.polling import wait_until
+from tests.conftest import database_url_for_subprocess, subprocess_env
+from tests.tracker.conftest import announce_query, info_hash, publish_release, quoted, redis_url
+from tests.tracker.test_runtracker import fetch
+from tracker import tasks, views
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +24,11 @@ V1 = info_hash("views-v1")
 @pytest.fixture(autouse=True)
 def fresh_tracker(monkeypatch):
     monkeypatch.setattr(views, "in_process_tracker", views.InProcessTracker())
+
+
+def completed_announce(tracker: views.InProcessTracker) -> bytes:
+    query = announce_query(V1, event="completed", left=0)
+    return tracker.answer(lambda engine: engine.handle_announce(query, "10.0.0.1"))
 
 
 def test_it_answers_announces_for_published_releases(client):
@@ -74,3 +88,65 @@ def test_it_takes_up_releases_published_since_the_last_refresh(client, settings)
     publish_release("1.0", v1=V1)
     response = client.get("/announce?" + announce_query(V1).decode())
     assert bencode.decode(response.content)[b"incomplete"] == 1
+
+
+def test_web_workers_share_their_swarms_through_redis(settings, redis_client):
+    settings.REDIS_URL = redis_url()
+    publish_release("1.0", v1=V1)
+    # As two gunicorn workers: each its own tracker, store and Redis connection.
+    first, second = views.InProcessTracker(), views.InProcessTracker()
+    first.answer(lambda tracker: tracker.handle_announce(announce_query(V1, left=0), "10.0.0.1"))
+    answer = second.answer(lambda tracker: tracker.handle_announce(announce_query(V1, port=7), "10.0.0.2"))
+    assert bencode.decode(answer)[b"peers"] == bytes([10, 0, 0, 1, 0x1A, 0xE1])
+
+
+def test_with_redis_the_web_leaves_the_statistics_to_the_celery_task(settings, redis_client):
+    settings.REDIS_URL = redis_url()
+    settings.FANOUT_TRACKER_STATS_FLUSH_SECONDS = 0
+    release = publish_release("1.0", v1=V1)
+    tracker = views.InProcessTracker()
+    completed_announce(tracker)
+    completed_announce(tracker)
+    assert not ReleaseDayStats.objects.exists()
+    assert tasks.flush_tracker_statistics.apply().get() == 1
+    assert ReleaseDayStats.objects.get(release=release).completed == 1
+
+
+def test_with_the_memory_store_the_web_writes_its_own_statistics(settings):
+    settings.REDIS_URL = None
+    settings.FANOUT_TRACKER_STATS_FLUSH_SECONDS = 0
+    release = publish_release("1.0", v1=V1)
+    tracker = views.InProcessTracker()
+    completed_announce(tracker)
+    completed_announce(tracker)
+    assert ReleaseDayStats.objects.get(release=release).completed == 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_workers_answer_from_one_swarm_through_redis(settings, redis_client, start_process):
+    settings.REDIS_URL = redis_url()
+    publish_release("1.0", v1=V1)
+    port = free_port()
+    web = start_process(
+        "web",
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "-w",
+            "3",
+        ],
+        subprocess_env(
+            DATABASE_URL=database_url_for_subprocess(connection.settings_dict),
+            FANOUT_DATA_DIR=str(settings.DATA_DIR),
+            REDIS_URL=redis_url(),
+        ),
+    )
+    wait_until(lambda: sum("Booting worker" in line for line in web.output) == 3, what="three web workers")
+    web.wait_for_port(port)
+    # Each announce on a connection of its own: the kernel spreads them over the workers.
+    for peer_port in range(1000, 1030):
+        answer = fetch(f"http://127.0.0.1:{port}/announce?" + announce_query(V1, port=peer_port).decode())
+    assert answer[b"incomplete"] == 30

@@ -22,6 +22,7 @@ class Command(BaseCommand):
         if not users.filter(username=ADMIN_USERNAME).exists():
             password = secrets.token_urlsafe(12)
             users.create_superuser(ADMIN_USERNAME, email="", password=password)
+            password_file.parent.mkdir(parents=True, exist_ok=True)
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
         if password_file.exists():

@@ -31,8 +31,8 @@ from tracker.engine import Tracker, UdpTracker, Whitelist
 from tracker.http_server import HttpTrackerServer
 from tracker.proxies import TrustedProxies
 from tracker.selectors import load_whitelist
-from tracker.statistics_flush import configured_swarm_store, write_statistics
-from tracker.swarm_store import MemorySwarmStore, SwarmStatistics
+from tracker.statistics_flush import configured_swarm_store, flushes_own_statistics, write_statistics
+from tracker.swarm_store import SwarmStatistics
 from tracker.udp_server import UdpTrackerServer
 
 logger = logging.getLogger(__name__)
@@ -168,9 +168,11 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         refresher = loop.create_task(self._refresh(tracker, database))
-        # Memory store: the statistics are in this process, nobody else can flush them.
-        own_statistics = isinstance(tracker.store, MemorySwarmStore)
-        flusher = loop.create_task(self._flush_statistics(tracker, database)) if own_statistics else None
+        flusher = (
+            loop.create_task(self._flush_statistics(tracker, database))
+            if flushes_own_statistics(tracker.store)
+            else None
+        )
         ready(
             [
                 f"tracker listening on {_url('http', http.address)}",
