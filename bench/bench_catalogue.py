@@ -30,7 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# Run as `python bench/bench_catalogue.py`: the project's packages import from its root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness.processes import prepare_instance
+
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 # From a few matches to thousands: a product, a platform, a version, words of the notes and file names.
 SEARCHES = ("atlas", "linux", "2.4", "symbols", "nightly build", "x86_64 iso", "zephyr 3", "orion source")
@@ -253,15 +257,8 @@ def main() -> None:
     database_url, pg_name = choose_database(options.database, data_dir)
     if pg_name:
         on_server(database_url, f'CREATE DATABASE "{pg_name}"')
-    os.environ.update(
-        DATABASE_URL=database_url,
-        FANOUT_DATA_DIR=str(data_dir),
-        ALLOWED_HOSTS="testserver,localhost",
-        DJANGO_SETTINGS_MODULE="config.settings",
-    )
-    os.environ.pop("REDIS_URL", None)  # the dashboard asks the broker's queue length: keep it local
-    sys.path.insert(0, str(ROOT))
     try:
+        prepare_instance(data_dir, DATABASE_URL=database_url, ALLOWED_HOSTS="testserver,localhost")
         import django
 
         django.setup()

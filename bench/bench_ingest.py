@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.loopback import free_port
-from harness.processes import CELERY, MANAGE, ROOT, RunningProcess, rss_bytes
+from harness.processes import CELERY, MANAGE, ROOT, RunningProcess, prepare_instance, rss_bytes
 
 CHUNK = 64 * 1024 * 1024
 SEND_BLOCK = 1024 * 1024
@@ -108,15 +108,12 @@ class Services:
 
     def __init__(self, data_dir: Path):
         self.port = free_port()
-        self.env = dict(
-            os.environ,
-            FANOUT_DATA_DIR=str(data_dir),
-            DATABASE_URL=f"sqlite:///{data_dir / 'bench.sqlite3'}",
+        self.env = prepare_instance(
+            data_dir,
             FANOUT_PUBLIC_URL=f"http://127.0.0.1:{self.port}",
             WEB_PORT=str(self.port),
             LOG_LEVEL="WARNING",
         )
-        self.env.pop("REDIS_URL", None)
         self.processes: list[RunningProcess] = []
         subprocess.run([*MANAGE, "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
         self.session = subprocess.run(
@@ -196,8 +193,7 @@ class Services:
 
 
 SESSION_SCRIPT = """
-import django, os
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+import django
 django.setup()
 from django.contrib.auth import get_user_model, BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group
@@ -325,7 +321,6 @@ def main() -> None:
     )
     parser.add_argument("--size-mib", type=int, default=2048)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     size = args.size_mib * 1024 * 1024
     work = Path(tempfile.mkdtemp(prefix="fanout-bench-ingest-"))
     try:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.libtorrent_peers import add_torrent, client_session, make_torrent
 from harness.loopback import free_port
 from harness.polling import wait_until
-from harness.processes import MANAGE, RunningProcess, rss_bytes
+from harness.processes import MANAGE, RunningProcess, prepare_instance, rss_bytes
 
 MIB = 1024 * 1024
 PIECE_LENGTH = 256 * 1024
@@ -138,19 +138,7 @@ class Fanout:
     """A data directory with a database, our tracker, and release rows created in-process."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.env = dict(os.environ)
-        self.env.pop("REDIS_URL", None)
-        self.env.update(
-            FANOUT_DATA_DIR=str(data_dir),
-            DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}",
-            FANOUT_TRACKER_WHITELIST_REFRESH="1",
-            DJANGO_SETTINGS_MODULE="config.settings",
-        )
-        os.environ.update(
-            {k: v for k, v in self.env.items() if k.startswith(("FANOUT_", "DATABASE_", "DJANGO_"))}
-        )
-        os.environ.pop("REDIS_URL", None)
+        self.env = prepare_instance(data_dir, FANOUT_TRACKER_WHITELIST_REFRESH="1")
         import django
 
         django.setup()

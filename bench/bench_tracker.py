@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.loopback import free_port
-from harness.processes import MANAGE, ROOT, RunningProcess, rss_bytes
+from harness.processes import MANAGE, ROOT, RunningProcess, prepare_instance, rss_bytes
 
 SHARED = Path("/work/shared/bench")
 ANNOUNCE_LUA = SHARED / "announce.lua"
@@ -192,15 +192,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="fanout-bench-tracker-"))
-        self.env = dict(
-            os.environ,
-            FANOUT_DATA_DIR=str(self.tmp / "data"),
-            DATABASE_URL=f"sqlite:///{self.tmp / 'bench.sqlite3'}",
-            DJANGO_SETTINGS_MODULE="config.settings",
-            N_TORRENTS=str(args.torrents),
-            LOG_LEVEL="WARNING",
-        )
-        self.env.pop("REDIS_URL", None)
+        self.env = prepare_instance(self.tmp / "data", LOG_LEVEL="WARNING")
         self.servers: list[Server] = []
 
     def close(self) -> None:
@@ -394,7 +386,6 @@ def main() -> None:
     finally:
         bench.close()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     mem_mb = memory_store_mb(1_000_000, 100_000)
     redis_mb = None if args.skip_redis_memory else redis_store_mb(1_000_000, 100_000)
 

@@ -31,6 +31,10 @@ class ReleaseFileInline(admin.TabularInline):
     readonly_fields = ["path", "size", "sha256"]
     can_delete = False
 
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A file's bytes arrive by the publish page or command; a row added here would have none.
+        return False
+
 
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
@@ -38,7 +42,13 @@ class ReleaseAdmin(admin.ModelAdmin):
     list_filter = ["status", "visibility", "torrent_format", "product", "tags"]
     filter_horizontal = ["tags"]
     search_fields = ["product__name", "version"]
+    # What the release was built from and where its build stands; notes, tags and visibility stay editable.
     readonly_fields = [
+        "product",
+        "version",
+        "torrent_format",
+        "created_by",
+        "created_at",
         "status",
         "failure_reason",
         "published_at",

@@ -2,6 +2,7 @@
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -13,6 +14,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
 CELERY = [str(Path(sys.executable).parent / "celery"), "-A", "config"]
+
+
+def prepare_instance(data_dir: Path, **variables: str) -> dict[str, str]:
+    """Make this process's environment that of an instance in ``data_dir``, prepare that folder as
+    `make run` does, and return a copy of the environment for the instance's processes.
+
+    The instance runs on embedded defaults (SQLite in ``data_dir``, a filesystem broker) unless
+    ``variables`` say otherwise, with a secret key of its own. Call it before anything in this
+    process reads the Django settings: they are read once.
+    """
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
+    # In the environment rather than kept in the data directory: the settings of this process
+    # would not see a key written after they were read.
+    os.environ.update(
+        FANOUT_DATA_DIR=str(data_dir),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        **variables,
+    )
+    from config.data_dir import prepare_data_dir
+
+    prepare_data_dir()
+    return dict(os.environ)
 
 
 class RunningProcess:

@@ -224,7 +224,9 @@ def test_the_admin_shows_the_state_but_does_not_let_it_be_edited(admin_client):
     assert "the disk was full" in page
     for field in STATE_FIELDS:
         assert f'name="{field}' not in page
-    assert 'name="version"' in page
+    assert 'name="notes"' in page and 'name="visibility"' in page
+    for field in ("product", "version", "torrent_format"):
+        assert f'name="{field}"' not in page
     assert admin_client.get(f"{CHANGELIST}add/").status_code == 403
 
 
