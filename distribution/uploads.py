@@ -13,7 +13,7 @@ import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -123,13 +123,22 @@ def create_upload(*, release_id: int, path: str, length: int, user) -> Upload:
         raise UploadError(f"{path}: this file was not declared for the release.")
     if release_file.size != length:
         raise UploadError(f"{path}: declared with {release_file.size} bytes, the upload says {length}.")
-    with transaction.atomic():
-        _lock_open_release(release.pk).start_uploading()
-        previous = Upload.objects.select_for_update().filter(release_file=release_file).first()
-        if previous is not None and previous.is_complete:
-            raise UploadError(f"{path} is already uploaded.", 409)
+    previous = Upload.objects.filter(release_file=release_file).first()
+    if previous is not None and previous.is_complete:
+        raise UploadError(f"{path} is already uploaded.", 409)
+    # An earlier upload of the file is replaced only while no request writes it,
+    # and its writer lock is held until its row is gone.
+    with ExitStack() as replacing, transaction.atomic():
         if previous is not None:
-            _delete_upload(previous)
+            replacing.enter_context(_writer_lock(previous))
+        _lock_open_release(release.pk).start_uploading()
+        current = Upload.objects.select_for_update().filter(release_file=release_file).first()
+        if current is not None and (previous is None or current.pk != previous.pk):
+            raise UploadError(f"Another request is starting the upload of {path} now.", 409)
+        if current is not None and current.is_complete:
+            raise UploadError(f"{path} is already uploaded.", 409)
+        if current is not None:
+            _delete_upload(current)
         upload = Upload.objects.create(
             release_file=release_file, created_by=user, length=length, expires_at=_expiry()
         )
@@ -175,7 +184,10 @@ def receive(*, upload: Upload, offset: int, read: Callable[[int], bytes], length
     from the offset a HEAD request reports.
     """
     with _writer_lock(upload):
-        upload.refresh_from_db()
+        try:
+            upload.refresh_from_db()
+        except Upload.DoesNotExist:
+            raise UploadError("This upload was replaced or removed; start it again.", 404) from None
         if upload.is_complete:
             raise UploadError("This upload is complete.", 409)
         if offset != upload.offset:

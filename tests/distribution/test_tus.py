@@ -220,6 +220,32 @@ def test_it_refuses_to_terminate_an_upload_once_the_build_started(logged_in, pub
     assert Release.objects.get().status == Release.Status.PROCESSING
 
 
+def test_it_does_not_replace_an_upload_while_a_request_writes_it(logged_in, publisher):
+    release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", 100)["Location"]
+    patch(logged_in, location, 0, b"x" * 40)
+    writing = uploads.get_upload(upload_id=urlsplit(location).path.rsplit("/", 1)[1], user=publisher)
+
+    with uploads._writer_lock(writing):
+        refused = create(logged_in, release_id, "a.bin", 100)
+
+    assert refused.status_code == 409 and "writing this upload now" in refused.content.decode()
+    assert head(logged_in, location)["Upload-Offset"] == "40"
+
+
+def test_a_write_to_an_upload_replaced_meanwhile_is_refused_not_failed(logged_in, publisher):
+    release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", 100)["Location"]
+    read_before = uploads.get_upload(upload_id=urlsplit(location).path.rsplit("/", 1)[1], user=publisher)
+    replacement = create(logged_in, release_id, "a.bin", 100)["Location"]
+
+    with pytest.raises(uploads.UploadError, match="replaced or removed") as refused:
+        uploads.receive(upload=read_before, offset=0, read=lambda size: b"y" * size, length=10)
+
+    assert refused.value.status == 404
+    assert replacement != location and head(logged_in, replacement)["Upload-Offset"] == "0"
+
+
 class RolledBack(Exception):
     pass
 
