@@ -1,15 +1,19 @@
-"""Who may fetch what: passkeys for users, and the personal .torrent files and magnets that carry them.
+"""Who may fetch what: passkeys for users, credentials for seeder nodes, and the
+personal .torrent files and magnets that carry them.
 
-The tracker reads the passkeys through tracker.selectors, as it reads the swarms it serves.
+The tracker reads the passkeys and the credentials' digests through
+tracker.selectors, as it reads the swarms it serves.
 """
 
+import hashlib
+import secrets
 from urllib.parse import parse_qsl, quote, urlencode
 
 from django.conf import settings
 from django.db import transaction
 
 from bittorrent import bencode
-from distribution.models import Passkey
+from distribution.models import NODE_CREDENTIAL_BYTES, NodeCredential, Passkey
 
 
 def announce_url(passkey: str) -> str:
@@ -27,13 +31,31 @@ def regenerate_passkey(user) -> Passkey:
     return passkey
 
 
+def issue_node_credential(node_name: str) -> str | None:
+    """A new credential for the seeder node, the only valid one from the trackers' next refresh.
+
+    Only its SHA-256 is stored: the caller keeps the credential in memory.
+    None while the node is revoked (an admin allows it again).
+    """
+    credential = secrets.token_hex(NODE_CREDENTIAL_BYTES)
+    row, _ = NodeCredential.objects.get_or_create(node_name=node_name)
+    if not row.replace(hashlib.sha256(credential.encode()).hexdigest()):
+        return None
+    return credential
+
+
 def torrent_with_passkey(metainfo: bytes, user) -> bytes:
-    """The .torrent with our announce URL replaced by the user's passkey URL.
+    """The .torrent with our announce URL replaced by the user's passkey URL."""
+    return torrent_announcing_with(metainfo, Passkey.for_user(user).key)
+
+
+def torrent_announcing_with(metainfo: bytes, key: str) -> bytes:
+    """The .torrent with our announce URL replaced by ``/announce/<key>`` (a passkey or node credential).
 
     Only ``announce`` and ``announce-list``, outside the info dict, change, so
     the info-hash is the same; other trackers a publisher listed are kept.
     """
-    personal = announce_url(Passkey.for_user(user).key).encode()
+    personal = announce_url(key).encode()
     ours = settings.FANOUT_ANNOUNCE_URL.encode()
     torrent = bencode.decode(metainfo)
     if not isinstance(torrent, dict):

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from distribution import services
 from distribution.models import (
+    NodeCredential,
     Passkey,
     Product,
     Release,
@@ -138,3 +139,46 @@ class PasskeyAdmin(admin.ModelAdmin):
     list_display = ["user", "created_at"]
     search_fields = ["user__username"]
     readonly_fields = ["key", "created_at"]
+
+
+@admin.register(NodeCredential)
+class NodeCredentialAdmin(admin.ModelAdmin):
+    """Seeder nodes' credentials: never the secret (only its hash is stored, and not shown), revocable."""
+
+    list_display = ["node_name", "issued_at", "revoked", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["node_name"]
+    fields = ["node_name", "issued_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke", "allow_again"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A node issues its own credential when it starts (runseeder).
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Deleting a revoked node's row would let it issue itself a credential again.
+        return False
+
+    @admin.display(boolean=True)
+    def revoked(self, credential: NodeCredential) -> bool:
+        return credential.is_revoked
+
+    @admin.action(description="Revoke: refuse their private announces; they may not issue another")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[NodeCredential]) -> None:
+        moved = sum(credential.revoke() for credential in queryset)
+        self.message_user(
+            request,
+            f"{moved} of {len(queryset)} selected credentials revoked: "
+            "the trackers refuse them from their next whitelist refresh.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Allow again: the node issues itself a new credential when it next starts")
+    def allow_again(self, request: HttpRequest, queryset: QuerySet[NodeCredential]) -> None:
+        moved = sum(credential.allow_again() for credential in queryset)
+        self.message_user(
+            request,
+            f"{moved} of {len(queryset)} selected credentials allowed again: restart those nodes.",
+            messages.SUCCESS,
+        )

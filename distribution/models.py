@@ -12,6 +12,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 
+def update_if(instance: models.Model, condition: Q, **changes) -> bool:
+    """One transition as a single conditional UPDATE of ``instance``'s row.
+
+    Of two callers racing, the database lets exactly one through, and that one
+    alone is told True (and sees ``changes`` on its instance).
+    """
+    updated = type(instance).objects.filter(condition, pk=instance.pk).update(**changes)
+    if updated:
+        for name, value in changes.items():
+            setattr(instance, name, value)
+    return bool(updated)
+
+
 class Product(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
@@ -198,11 +211,7 @@ class Release(models.Model):
         )
 
     def _update_if(self, condition: Q, **changes) -> bool:
-        updated = Release.objects.filter(condition, pk=self.pk).update(**changes)
-        if updated:
-            for name, value in changes.items():
-                setattr(self, name, value)
-        return bool(updated)
+        return update_if(self, condition, **changes)
 
 
 class ReleaseFile(models.Model):
@@ -401,3 +410,49 @@ class Passkey(models.Model):
         self.key = new_passkey()
         self.created_at = timezone.now()
         self.save(update_fields=["key", "created_at"])
+
+
+NODE_CREDENTIAL_BYTES = 32  # 64 hex characters
+
+
+class NodeCredential(models.Model):
+    """What a seeder node announces private swarms with, ``/announce/<credential>``; kept as its SHA-256.
+
+    A node issues itself a new credential each time it starts
+    (``distribution.access.issue_node_credential``) and holds the clear one in
+    memory only. Revoking one makes the trackers refuse it at their next
+    whitelist refresh, and stops the node issuing itself another until an
+    admin allows it again.
+    """
+
+    node_name = models.CharField(max_length=200, unique=True, help_text="The seeder node's --name.")
+    # Hex SHA-256 of the credential's ASCII bytes, as the tracker hashes what arrives; empty: none valid.
+    credential_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, help_text="While set, the node's private announces are refused."
+    )
+
+    class Meta:
+        ordering = ["node_name"]
+
+    def __str__(self) -> str:
+        return f"credential of seeder node {self.node_name}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> bool:
+        """Refuse the node's credential and stop it issuing itself a new one; False if already revoked."""
+        return update_if(self, Q(revoked_at__isnull=True), revoked_at=timezone.now(), credential_sha256="")
+
+    def allow_again(self) -> bool:
+        """Let a revoked node issue itself a credential when it next starts; False if not revoked."""
+        return update_if(self, Q(revoked_at__isnull=False), revoked_at=None)
+
+    def replace(self, credential_sha256: str) -> bool:
+        """Make this the node's only valid credential; False (and nothing changed) while it is revoked."""
+        return update_if(
+            self, Q(revoked_at__isnull=True), credential_sha256=credential_sha256, issued_at=timezone.now()
+        )

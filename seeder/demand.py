@@ -31,11 +31,17 @@ class SwarmFigures:
 
 
 def scrape_url(announce_url: str) -> str | None:
-    """The scrape URL of a tracker, by BEP 48's convention; None if it has none."""
+    """The scrape URL of a tracker, by BEP 48's convention (and ``/announce/<key>`` → ``/scrape/<key>``,
+    our tracker's passkey URLs); None if it has none."""
     head, slash, last = announce_url.rpartition("/")
-    if not slash or not last.startswith("announce"):
+    if not slash:
         return None
-    return f"{head}/scrape{last[len('announce') :]}"
+    if last.startswith("announce"):
+        return f"{head}/scrape{last[len('announce') :]}"
+    base, slash, action = head.rpartition("/")
+    if slash and action == "announce" and last:
+        return f"{base}/scrape/{last}"
+    return None
 
 
 def scrape(

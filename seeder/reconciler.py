@@ -2,7 +2,9 @@
 
 Every heartbeat the node compares the releases the database wants seeded
 with the torrents its session holds, adds and removes the difference, and
-records what libtorrent reports.
+records what libtorrent reports. Private releases are announced with the
+node's credential (``/announce/<credential>``), which it issues itself when it
+starts; a node whose credential is revoked seeds public releases only.
 """
 
 import logging
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
+from distribution.access import announce_url, issue_node_credential, torrent_announcing_with
+from distribution.models import Release
 from distribution.selectors import releases_to_seed
 from seeder import demand, selectors, services
 from seeder.models import HEARTBEAT_INTERVAL, SeederNode
@@ -30,11 +34,15 @@ class Reconciler:
         copies: int = 0,
         scrape_url: str | None = None,
         demand_interval: float = 30.0,
+        credential: str | None = None,
     ) -> None:
         self.session = session
         self.node = node
         self.copies = copies
         self.scrape_url = scrape_url
+        self.credential = credential
+        # Held releases that were private when added: they announce with the credential.
+        self.held_private: set[int] = set()
         self.demand_interval = demand_interval
         self._last_demand = float("-inf")
         # Releases whose torrent libtorrent refused, kept so that the error is
@@ -43,24 +51,31 @@ class Reconciler:
 
     def reconcile(self) -> None:
         wanted = {release.pk: release for release in releases_to_seed().defer("torrent__metainfo")}
+        if self.credential is None:
+            wanted = {pk: release for pk, release in wanted.items() if release.is_public}
         if self.copies:
             mine = selectors.releases_for_node(self.node.name, wanted.keys(), copies=self.copies)
             wanted = {pk: release for pk, release in wanted.items() if pk in mine}
         held = self.session.release_ids()
-        for release_id in held - wanted.keys():
+        # A release whose visibility changed is added again, to announce to its new URL.
+        changed = {pk for pk in held & wanted.keys() if (pk in self.held_private) == wanted[pk].is_public}
+        for release_id in (held - wanted.keys()) | changed:
             self.session.remove(release_id)
+            self.held_private.discard(release_id)
+        held -= changed
         self.add_errors = {pk: error for pk, error in self.add_errors.items() if pk in wanted}
         for release_id in wanted.keys() - held - self.add_errors.keys():
             release = wanted[release_id]
             try:
                 self.session.add(
-                    release_id=release_id,
-                    metainfo=bytes(release.torrent.metainfo),
-                    save_path=release.content_dir,
+                    release_id=release_id, metainfo=self.metainfo(release), save_path=release.content_dir
                 )
             except RuntimeError as error:
                 logger.error("cannot seed release %s: %s", release_id, error)
                 self.add_errors[release_id] = f"libtorrent refused the torrent: {error}"
+            else:
+                if not release.is_public:
+                    self.held_private.add(release_id)
         self.session.check_content()
         self.session.announce_until_tracked()
         self.session.handle_alerts()
@@ -75,6 +90,13 @@ class Reconciler:
         services.record_heartbeat(
             node=self.node, reports=reports + refused, node_error=self.session.node_error
         )
+
+    def metainfo(self, release: Release) -> bytes:
+        """The release's torrent as this node seeds it: a private one announces with the credential."""
+        metainfo = bytes(release.torrent.metainfo)
+        if release.is_public:
+            return metainfo
+        return torrent_announcing_with(metainfo, self.credential)
 
     def follow_demand(self, reports: list[TorrentReport]) -> None:
         """Every `demand_interval`, ask the tracker which swarms need the origin and serve them first."""
@@ -122,13 +144,21 @@ def run_node(
             version=VERSION,
             copies=settings.FANOUT_SEEDER_COPIES,
         )
+        # Held in memory only: a restart issues a new one, and the old one stops working.
+        credential = issue_node_credential(name)
+        if credential is None:
+            logger.warning("the credential of node %s is revoked: seeding public releases only", name)
         on_listening(session.listen_port)
         reconciler = Reconciler(
             session=session,
             node=node,
             copies=settings.FANOUT_SEEDER_COPIES,
-            scrape_url=demand.scrape_url(settings.FANOUT_ANNOUNCE_URL),
+            # With the credential the scrape shows the private swarms too.
+            scrape_url=demand.scrape_url(
+                settings.FANOUT_ANNOUNCE_URL if credential is None else announce_url(credential)
+            ),
             demand_interval=settings.FANOUT_SEEDER_DEMAND_INTERVAL,
+            credential=credential,
         )
         while not stop.is_set():
             close_old_connections()

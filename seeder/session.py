@@ -242,6 +242,12 @@ class SeedingSession:
             logger.warning("content of release %s changed since it was last seeded: checking it", release_id)
             params = lt.add_torrent_params()
         params.ti = info
+        # The metainfo says where to announce: resume data may name a tracker URL
+        # with a node credential of an earlier run, which the trackers now refuse
+        # (and read_resume_data sets override_trackers, which would ignore the metainfo's).
+        params.trackers = []
+        params.tracker_tiers = []
+        params.flags &= ~lt.torrent_flags.override_trackers
         params.save_path = str(save_path)
         # Not auto-managed, so that libtorrent's queue (5 active seeds by
         # default) never stops one: a seeder serves every release it holds.
@@ -306,6 +312,10 @@ class SeedingSession:
     def swarm_hashes(self) -> dict[int, bytes]:
         """Each held release's 20-byte swarm hash, as the tracker's scrape names it."""
         return {release_id: held.swarm_hash for release_id, held in self._held.items()}
+
+    def announce_urls(self, release_id: int) -> list[str]:
+        """The trackers libtorrent announces the release's torrent to."""
+        return [tracker["url"] for tracker in self._held[release_id].handle.trackers()]
 
     def follow_demand(self, *, needy: set[int], stalled: set[int]) -> None:
         """Send the origin's upload first to swarms that need it.

@@ -1,22 +1,27 @@
 """One release all the way through: publish, a Celery worker builds the torrent,
 our seeder seeds it, our tracker introduces a separate libtorrent client to the
-seeder, and the client ends with the published bytes."""
+seeder, and the client ends with the published bytes. A private release goes
+the same way, its .torrent fetched by a signed-in user."""
 
 import hashlib
 import os
 import time
+from pathlib import Path
 
 import libtorrent as lt
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.urls import reverse
 
-from distribution.models import Release
+from bittorrent import bencode
+from distribution.models import Passkey, Release
 from harness.libtorrent_peers import add_torrent, client_session
 from harness.loopback import free_port
 from harness.processes import CELERY, MANAGE
 from tests.conftest import database_url_for_subprocess, subprocess_env
+from tests.factories import UserFactory
 
 RELEASE_SIZE = 5 * 1024 * 1024 + 4321
 E2E_REDIS_DB = 13
@@ -85,8 +90,17 @@ def test_it_carries_a_release_from_publish_to_a_downloading_client(tmp_path, ser
 
     # A client that knows only the .torrent: the tracker must hand it the seeder,
     # and the web seed's port has no server, so every byte comes from our seeder.
+    peers_from_tracker = download_through_tracker(bytes(release.torrent.metainfo), tmp_path / "download")
+
+    downloaded = (tmp_path / "download" / "atlas-installer.bin").read_bytes()
+    assert hashlib.sha256(downloaded).hexdigest() == published_sha256
+    assert peers_from_tracker >= 1
+
+
+def download_through_tracker(metainfo: bytes, into: Path) -> int:
+    """Download with a libtorrent client that knows only the .torrent; the most peers a tracker reply gave."""
     session = client_session(alert_mask=lt.alert.category_t.tracker_notification)
-    handle = add_torrent(session, bytes(release.torrent.metainfo), tmp_path / "download")
+    handle = add_torrent(session, metainfo, into)
     peers_from_tracker = 0
     deadline = time.monotonic() + 90
     while True:
@@ -95,10 +109,59 @@ def test_it_carries_a_release_from_publish_to_a_downloading_client(tmp_path, ser
                 peers_from_tracker = max(peers_from_tracker, alert.num_peers)
         status = handle.status()
         if status.is_seeding:
-            break
+            return peers_from_tracker
         assert time.monotonic() < deadline, f"download stuck: {status.state} {status.progress:.0%}"
         time.sleep(0.2)
 
-    downloaded = (tmp_path / "download" / "atlas-installer.bin").read_bytes()
-    assert hashlib.sha256(downloaded).hexdigest() == published_sha256
+
+def without_web_seeds(metainfo: bytes) -> bytes:
+    """The .torrent without its web seeds (BEP 19 and BEP 17): the bytes can come from peers only."""
+    torrent = bencode.decode(metainfo)
+    torrent.pop(b"url-list", None)
+    torrent.pop(b"httpseeds", None)
+    return bencode.encode(torrent)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_in_user_downloads_a_private_release_from_the_seeder(
+    tmp_path, service_env, start_process, client, settings
+):
+    settings.FANOUT_ANNOUNCE_URL = service_env["FANOUT_ANNOUNCE_URL"]
+    payload = os.urandom(RELEASE_SIZE)
+    source = tmp_path / "source" / "vault.bin"
+    source.parent.mkdir()
+    source.write_bytes(payload)
+    start_process("tracker", [*MANAGE, "runtracker"], service_env).wait_for(r"tracker listening on http://")
+    worker = start_process("worker", [*CELERY, "worker", "--pool", "solo", "--loglevel", "INFO"], service_env)
+    worker.wait_for(r"celery@\S+ ready")
+    seeder = start_process("seeder", [*MANAGE, "runseeder", "--name", "e2e-private"], service_env)
+    seeder.wait_for(r"seeder e2e-private listening on port")
+    # A user who has a passkey already (made when they first open a private release's page or
+    # their passkey page): the trackers learn a new one at their next refresh, and a client
+    # refused before then waits out libtorrent's back-off.
+    user = UserFactory()
+    client.force_login(user)
+    assert client.get(reverse("account-passkey")).status_code == 200
+
+    publish = start_process(
+        "publish",
+        [*MANAGE, "publish", str(source), "--product", "vault", "--version", "1.0", "--private", "--wait"]
+        + ["--timeout", "120"],
+        service_env,
+    )
+    assert publish.wait_for_exit(150) == 0, publish.transcript()
+    assert "published and seeding" in publish.transcript()
+    release = Release.objects.get(product__slug="vault", version="1.0")
+    assert not release.is_public
+
+    response = client.get(reverse("release-torrent", args=[release.pk]))
+    assert response.status_code == 200
+    metainfo = without_web_seeds(response.content)
+    personal = f"{service_env['FANOUT_ANNOUNCE_URL']}/{Passkey.for_user(user).key}"
+    assert bencode.decode(metainfo)[b"announce"] == personal.encode()
+
+    peers_from_tracker = download_through_tracker(metainfo, tmp_path / "download")
+
+    assert (tmp_path / "download" / "vault.bin").read_bytes() == payload
     assert peers_from_tracker >= 1

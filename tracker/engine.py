@@ -6,6 +6,7 @@ bytes it returns. It never raises on a client's input: every refusal is an
 answer (a bencoded failure reason, or a BEP 15 error packet).
 """
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -15,8 +16,9 @@ from tracker.protocol import AnnounceRequest, ConnectionIds, Peer, SwarmCounts, 
 from tracker.swarm_store import AnnounceResult, CompactAnnounceResult, SwarmAnnounce, SwarmStore
 
 _NO_COUNTS = SwarmCounts(0, 0, 0)
-_INVALID_PASSKEY = "invalid passkey"
-_NEEDS_PASSKEY = "private torrent: download its .torrent again while logged in"
+# One answer for an unknown swarm, a private one without a valid passkey and a wrong passkey:
+# different answers would tell a stranger which info-hashes are private releases of ours.
+REFUSED = "unknown or private torrent: download its .torrent again while signed in"
 
 
 class Whitelist(NamedTuple):
@@ -28,6 +30,9 @@ class Whitelist(NamedTuple):
     private: frozenset[int]
     # Passkeys as they appear in ``/announce/<passkey>``.
     passkeys: frozenset[bytes]
+    # SHA-256 digests of the seeder nodes' credentials (distribution.models.NodeCredential),
+    # which open every private swarm in the place of a passkey.
+    node_credentials: frozenset[bytes] = frozenset()
 
 
 class Tracker:
@@ -48,18 +53,23 @@ class Tracker:
         self.swarms: dict[bytes, int] = {}
         self.private_swarms: frozenset[int] = frozenset()
         self.passkeys: frozenset[bytes] = frozenset()
+        self.node_credentials: frozenset[bytes] = frozenset()
 
     def load(self, whitelist: Whitelist) -> None:
-        """Answer for these swarms and passkeys from now on (a dropped passkey stops working here)."""
-        self.swarms, self.private_swarms, self.passkeys = whitelist
+        """Answer for these swarms and keys from now on (a dropped key stops working here)."""
+        self.swarms, self.private_swarms, self.passkeys, self.node_credentials = whitelist
+
+    def valid_key(self, passkey: bytes) -> bool:
+        """A user's passkey, or a seeder node's credential: only the latter pays a hash."""
+        return passkey in self.passkeys or hashlib.sha256(passkey).digest() in self.node_credentials
 
     def announce(
         self, request: AnnounceRequest, address: bytes, passkey: bytes | None = None
     ) -> AnnounceResult:
         """Record an announce from ``address`` (packed; the client's ``ip`` parameter is never trusted).
 
-        ``passkey`` is the one in the announce URL, None for a plain ``/announce``
-        (and for UDP): a private swarm needs a valid one, any swarm refuses an invalid one.
+        ``passkey`` is the one in the announce URL (UDP: in BEP 41 URL data), None for a plain
+        ``/announce``: a private swarm needs a valid one, any swarm refuses an invalid one.
         """
         return self.store.announce(self.admit(request, address, passkey))
 
@@ -71,13 +81,11 @@ class Tracker:
 
     def admit(self, request: AnnounceRequest, address: bytes, passkey: bytes | None) -> SwarmAnnounce:
         """The announce for the store to record; raises ``TrackerError`` for a refused one."""
-        if passkey is not None and passkey not in self.passkeys:
-            raise TrackerError(_INVALID_PASSKEY)
+        if passkey is not None and not self.valid_key(passkey):
+            raise TrackerError(REFUSED)
         swarm_id = self.swarms.get(request.info_hash)
-        if swarm_id is None:
-            raise TrackerError("unregistered torrent")
-        if passkey is None and swarm_id in self.private_swarms:
-            raise TrackerError(_NEEDS_PASSKEY)
+        if swarm_id is None or (passkey is None and swarm_id in self.private_swarms):
+            raise TrackerError(REFUSED)
         return SwarmAnnounce(
             swarm_id,
             Peer(request.peer_id, address + request.port.to_bytes(2, "big")),
@@ -94,8 +102,8 @@ class Tracker:
 
         Private swarms are served only with a valid ``passkey``; an invalid one raises.
         """
-        if passkey is not None and passkey not in self.passkeys:
-            raise TrackerError(_INVALID_PASSKEY)
+        if passkey is not None and not self.valid_key(passkey):
+            raise TrackerError(REFUSED)
         swarms = self.swarms
         hidden = self.private_swarms if passkey is None else frozenset()
         ids = [swarms.get(info_hash) for info_hash in info_hashes]
@@ -238,7 +246,7 @@ class UdpTracker:
             if isinstance(request, protocol.UdpScrape):
                 counts = [c or _NO_COUNTS for c in self.tracker.scrape(request.info_hashes)]
                 return protocol.udp_scrape_response(transaction_id, counts)
-            announce = self.tracker.admit(request.request, address, None)
+            announce = self.tracker.admit(request.request, address, request.passkey)
         except TrackerError as error:
             return protocol.udp_error(transaction_id, error.reason)
         return _AdmittedUdpAnnounce(transaction_id, len(address) == 16, announce)

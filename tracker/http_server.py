@@ -19,6 +19,7 @@ from typing import cast
 from tracker import http1
 from tracker.engine import Tracker
 from tracker.http1 import HttpError, RequestHead
+from tracker.protocol import split_path
 from tracker.proxies import TrustedProxies
 
 logger = logging.getLogger(__name__)
@@ -206,14 +207,6 @@ class _Batch:
                 head = items[place][1]
                 answers[place] = http1.response(200, body, keep_alive=head is not None and head.keep_alive)
         return answers
-
-
-def split_path(path: bytes) -> tuple[bytes, bytes | None] | None:
-    """``/announce`` → (b"announce", None), ``/scrape/<key>`` → (b"scrape", key); None for other paths."""
-    action, slash, passkey = path[1:].partition(b"/")
-    if action not in (b"announce", b"scrape") or (slash and not passkey) or b"/" in passkey:
-        return None
-    return action, passkey if slash else None
 
 
 class HttpTrackerServer:

@@ -1,7 +1,7 @@
 """The BitTorrent tracker protocol, without I/O: bytes in, values out, bytes back.
 
 HTTP announce (BEP 3) with compact peers (BEP 23, BEP 7 for IPv6), scrape
-(BEP 48), and the UDP tracker protocol (BEP 15). Every request this module
+(BEP 48), and the UDP tracker protocol (BEP 15, with BEP 41 URL data). Every request this module
 refuses raises ``TrackerError``, which carries the answer to give the client.
 The servers and the swarm store are adapters around it; nothing here touches
 a socket, a clock or a database.
@@ -299,6 +299,8 @@ _UDP_CONNECT_ANSWER = struct.Struct(">IIQ")
 _UDP_ANNOUNCE_HEAD = struct.Struct(">IIIII")
 _UDP_SCRAPE_ENTRY = struct.Struct(">III")
 _UDP_EVENTS = tuple(Event)
+# BEP 41 option types.
+_END_OF_OPTIONS, _NOP, _URL_DATA = 0, 1, 2
 
 
 class UdpAction(IntEnum):
@@ -316,6 +318,8 @@ class UdpAnnounce(NamedTuple):
     transaction_id: int
     connection_id: int
     request: AnnounceRequest
+    # From the announce URL's path, ``/announce/<passkey>``, carried in BEP 41 URL data.
+    passkey: bytes | None = None
 
 
 class UdpScrape(NamedTuple):
@@ -344,7 +348,6 @@ def parse_udp(packet: bytes) -> UdpConnect | UdpAnnounce | UdpScrape | None:
     if action == UdpAction.ANNOUNCE:
         if len(packet) < _UDP_ANNOUNCE.size:
             raise UdpError(transaction_id, "truncated announce")
-        # Bytes after the fixed part are BEP 41 options, which we do not use.
         _, _, _, info_hash, peer_id, downloaded, left, uploaded, event, _, _, numwant, port = (
             _UDP_ANNOUNCE.unpack_from(packet)
         )
@@ -364,7 +367,9 @@ def parse_udp(packet: bytes) -> UdpConnect | UdpAnnounce | UdpScrape | None:
             compact=True,
             no_peer_id=True,
         )
-        return UdpAnnounce(transaction_id, connection_id, request)
+        # Bytes after the fixed part are BEP 41 options: the URL's path may carry a passkey.
+        passkey = _udp_passkey(packet) if len(packet) > _UDP_ANNOUNCE.size else None
+        return UdpAnnounce(transaction_id, connection_id, request, passkey)
     if action == UdpAction.CONNECT:
         if connection_id != UDP_PROTOCOL_ID:
             raise UdpError(transaction_id, "not a BEP 15 connect")
@@ -378,6 +383,47 @@ def parse_udp(packet: bytes) -> UdpConnect | UdpAnnounce | UdpScrape | None:
         hashes = [packet[start : start + 20] for start in range(_UDP_HEADER.size, len(packet), 20)]
         return UdpScrape(transaction_id, connection_id, hashes)
     raise UdpError(transaction_id, "unknown action")
+
+
+def split_path(path: bytes) -> tuple[bytes, bytes | None] | None:
+    """``/announce`` → (b"announce", None), ``/scrape/<key>`` → (b"scrape", key); None for other paths."""
+    action, slash, passkey = path[1:].partition(b"/")
+    if action not in (b"announce", b"scrape") or (slash and not passkey) or b"/" in passkey:
+        return None
+    return action, passkey if slash else None
+
+
+def _udp_passkey(packet: bytes) -> bytes | None:
+    """The passkey in an announce's BEP 41 URL data (``/announce/<passkey>``), if any."""
+    options = packet[_UDP_ANNOUNCE.size :]
+    if len(options) >= 2 and options[0] == _URL_DATA and len(options) >= 2 + options[1]:
+        # What libtorrent sends: one URL data option, then at most the end of options.
+        url = options[2 : 2 + options[1]]
+    else:
+        url = _udp_url_data(options)
+    route = split_path(url.partition(b"?")[0])
+    return route[1] if route is not None and route[0] == b"announce" else None
+
+
+def _udp_url_data(options: bytes) -> bytes:
+    """The URL data options joined, up to the end of options or a truncated option."""
+    parts = []
+    at = 0
+    while at < len(options):
+        kind = options[at]
+        if kind == _END_OF_OPTIONS:
+            break
+        if kind == _NOP:
+            at += 1
+            continue
+        # Every other option has a length byte, so that an unknown one can be skipped.
+        if at + 1 >= len(options) or at + 2 + options[at + 1] > len(options):
+            break
+        end = at + 2 + options[at + 1]
+        if kind == _URL_DATA:
+            parts.append(options[at + 2 : end])
+        at = end
+    return b"".join(parts)
 
 
 def udp_connect_response(transaction_id: int, connection_id: int) -> bytes:

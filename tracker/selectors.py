@@ -1,8 +1,8 @@
-"""What the tracker reads from the database: the swarms it serves, which are private, the passkeys."""
+"""What the tracker reads from the database: the swarms it serves, which are private, their keys."""
 
 from django.db import transaction
 
-from distribution.models import Passkey
+from distribution.models import NodeCredential, Passkey
 from distribution.selectors import private_swarms, tracked_swarms
 from tracker.engine import Whitelist
 
@@ -13,7 +13,17 @@ def active_passkeys() -> frozenset[bytes]:
     return frozenset(key.encode() for key in keys)
 
 
+def active_node_credentials() -> frozenset[bytes]:
+    """The SHA-256 digests of the seeder nodes' credentials that open private swarms now."""
+    digests = (
+        NodeCredential.objects.filter(revoked_at__isnull=True)
+        .exclude(credential_sha256="")
+        .values_list("credential_sha256", flat=True)
+    )
+    return frozenset(bytes.fromhex(digest) for digest in digests)
+
+
 def load_whitelist() -> Whitelist:
     # One snapshot: a release turned private is never seen as tracked but not private.
     with transaction.atomic():
-        return Whitelist(tracked_swarms(), private_swarms(), active_passkeys())
+        return Whitelist(tracked_swarms(), private_swarms(), active_passkeys(), active_node_credentials())

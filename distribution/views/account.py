@@ -4,12 +4,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from distribution import access
 from distribution.models import Passkey
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def passkey_page(request: HttpRequest) -> HttpResponse:

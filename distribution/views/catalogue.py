@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
 
 from bittorrent.metainfo import pieces_roots
@@ -17,7 +18,7 @@ from distribution import selectors, services
 from distribution.access import magnet_with_passkey, torrent_with_passkey
 from distribution.byte_ranges import file_response
 from distribution.forms import ReleaseForm
-from distribution.models import Release
+from distribution.models import Passkey, Release
 from distribution.statistics import add_release_counts
 from distribution.views import publishing
 
@@ -66,6 +67,10 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
     release = _viewable_release(request, release_id)
     can_manage = request.user.is_authenticated and release.product.can_publish(request.user)
     torrent = getattr(release, "torrent", None)
+    if not release.is_public and request.user.is_authenticated:
+        # The trackers learn a new passkey at their next whitelist refresh: made now, it is
+        # known by the time the page's .torrent is in a client, whose first announce it opens.
+        Passkey.for_user(request.user)
     return render(
         request,
         "distribution/release_detail.html",
@@ -103,6 +108,7 @@ def release_torrent(request: HttpRequest, release_id: int) -> HttpResponse:
         # The tracker answers private releases only through the user's passkey URL.
         metainfo = torrent_with_passkey(metainfo, request.user)
     response = HttpResponse(metainfo, content_type="application/x-bittorrent")
+    _personal_unless_public(response, release)
     add_release_counts(release_id=release.pk, counts={"torrent_fetches": 1})
     response["Content-Disposition"] = (
         f'attachment; filename="{release.product.slug}-{release.version}.torrent"'
@@ -122,7 +128,14 @@ def release_magnet(request: HttpRequest, release_id: int) -> HttpResponse:
     # HttpResponseRedirect refuses schemes other than http(s) and ftp.
     response = HttpResponse(status=302)
     response["Location"] = magnet_uri
+    _personal_unless_public(response, release)
     return response
+
+
+def _personal_unless_public(response: HttpResponse, release: Release) -> None:
+    """A private release's .torrent and magnet carry the user's passkey: no cache may keep them."""
+    if not release.is_public:
+        patch_cache_control(response, private=True, no_store=True)
 
 
 def release_webseed(request: HttpRequest, release_id: int, path: str = "") -> HttpResponse:

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from distribution import services
-from distribution.models import Release
+from distribution.models import Passkey, Release
 from tests.factories import ReleaseFactory, ReleaseFileFactory
 
 
@@ -71,6 +71,17 @@ def test_it_hides_private_releases_from_anonymous_users(client, private_release,
     client.force_login(outsider)
     assert "secret-1" in client.get("/").content.decode()
     assert client.get(reverse("release-torrent", args=[private_release.pk])).status_code == 200
+
+
+def test_a_private_release_page_makes_the_viewers_passkey_before_they_fetch_its_torrent(
+    client, private_release, published, outsider
+):
+    client.force_login(outsider)
+
+    client.get(published.get_absolute_url())
+    assert not Passkey.objects.filter(user=outsider).exists()
+    client.get(private_release.get_absolute_url())
+    assert Passkey.objects.filter(user=outsider).exists()
 
 
 def test_it_shows_files_hashes_torrent_and_magnet(client, published):

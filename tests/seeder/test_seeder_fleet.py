@@ -162,10 +162,12 @@ def test_live_seeders_per_release_counts_seeding_nodes():
     [
         ("http://tracker:6969/announce", "http://tracker:6969/scrape"),
         ("http://t/x/announce.php?k=1", "http://t/x/scrape.php?k=1"),
+        ("http://tracker:6969/announce/0123abcd", "http://tracker:6969/scrape/0123abcd"),
         ("http://t/a", None),
+        ("http://t/a/b", None),
     ],
 )
-def test_the_scrape_url_follows_bep_48(announce, scrape):
+def test_the_scrape_url_follows_bep_48_and_our_passkey_urls(announce, scrape):
     assert demand.scrape_url(announce) == scrape
 
 

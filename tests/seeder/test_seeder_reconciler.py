@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from distribution.access import issue_node_credential
 from distribution.models import Release, Torrent
 from harness.loopback import free_port
 from harness.polling import wait_until
@@ -134,3 +135,46 @@ def test_swarms_that_need_the_origin_get_its_upload_first(tmp_path, make_release
 
         session.follow_demand(needy=set(), stalled=set())
         assert handles[other.pk].upload_limit() in UNLIMITED
+
+
+def test_it_announces_private_releases_with_its_credential_and_public_ones_plainly(
+    tmp_path, settings, make_multi_file_release
+):
+    settings.FANOUT_ANNOUNCE_URL = announce = f"http://127.0.0.1:{free_port()}/announce"
+    public = make_multi_file_release(announce_url=announce, sizes={"a.bin": 70_000})
+    private = make_multi_file_release(announce_url=announce, sizes={"b.bin": 70_000})
+    Release.objects.filter(pk=private.pk).update(visibility=Release.Visibility.PRIVATE)
+    node = services.register_node(name="origin-1", listen_port=6881, version="test")
+
+    for run in range(2):
+        # A restart issues a new credential; the resume data of the first run names the old one.
+        credential = issue_node_credential("origin-1")
+        with SeedingSession(port=free_port(), upload_limit=0, state_dir=tmp_path / "state") as session:
+            Reconciler(session=session, node=node, credential=credential).reconcile()
+            assert session.announce_urls(public.pk) == [announce], run
+            assert session.announce_urls(private.pk) == [f"{announce}/{credential}"], run
+
+
+def test_it_follows_a_change_of_visibility_and_without_a_credential_seeds_public_releases_only(
+    tmp_path, settings, make_multi_file_release
+):
+    settings.FANOUT_ANNOUNCE_URL = announce = f"http://127.0.0.1:{free_port()}/announce"
+    release = make_multi_file_release(announce_url=announce, sizes={"a.bin": 70_000})
+    node = services.register_node(name="origin-1", listen_port=6881, version="test")
+    with SeedingSession(port=free_port(), upload_limit=0, state_dir=tmp_path / "state") as session:
+        with_credential = Reconciler(session=session, node=node, credential="c" * 64)
+        with_credential.reconcile()
+        Release.objects.filter(pk=release.pk).update(visibility=Release.Visibility.PRIVATE)
+        with_credential.reconcile()
+        assert session.announce_urls(release.pk) == [f"{announce}/{'c' * 64}"]
+        Release.objects.filter(pk=release.pk).update(visibility=Release.Visibility.PUBLIC)
+        with_credential.reconcile()
+        assert session.announce_urls(release.pk) == [announce]
+
+    with SeedingSession(port=free_port(), upload_limit=0, state_dir=tmp_path / "other") as session:
+        revoked = Reconciler(session=session, node=node, credential=None)
+        revoked.reconcile()
+        assert session.release_ids() == {release.pk}
+        Release.objects.filter(pk=release.pk).update(visibility=Release.Visibility.PRIVATE)
+        revoked.reconcile()
+        assert session.release_ids() == set()

@@ -6,7 +6,7 @@ import pytest
 
 from bittorrent import bencode
 from tests.tracker.conftest import announce_query, info_hash, quoted
-from tracker.engine import Tracker, UdpTracker
+from tracker.engine import REFUSED, Tracker, UdpTracker
 from tracker.protocol import UDP_PROTOCOL_ID
 from tracker.swarm_store import MemorySwarmStore
 
@@ -23,7 +23,7 @@ def tracker() -> Tracker:
 
 def test_it_refuses_an_info_hash_it_does_not_track(tracker):
     response = tracker.handle_announce(announce_query(info_hash("unknown")), "10.0.0.1")
-    assert bencode.decode(response) == {b"failure reason": b"unregistered torrent"}
+    assert bencode.decode(response) == {b"failure reason": REFUSED.encode()}
 
 
 def test_it_answers_an_announce_with_intervals_and_the_other_peers(tracker):
@@ -53,7 +53,7 @@ def test_it_joins_the_v1_and_v2_halves_of_a_hybrid_into_one_swarm(tracker):
 def test_it_follows_the_swarms_it_is_given(tracker):
     tracker.swarms = {}
     response = tracker.handle_announce(announce_query(V1), "10.0.0.1")
-    assert bencode.decode(response) == {b"failure reason": b"unregistered torrent"}
+    assert bencode.decode(response) == {b"failure reason": REFUSED.encode()}
 
 
 def test_it_scrapes_the_swarms_it_tracks_and_leaves_out_the_others(tracker):
@@ -124,7 +124,7 @@ def test_it_refuses_a_udp_announce_without_a_valid_connection_id(udp):
 
 def test_it_refuses_a_udp_announce_for_an_untracked_torrent(udp):
     answer = udp.handle(udp_announce(udp_connect(udp, "10.0.0.1"), info_hash("unknown"), 1), "10.0.0.1")
-    assert answer == struct.pack(">II", 3, 5) + b"unregistered torrent"
+    assert answer == struct.pack(">II", 3, 5) + REFUSED.encode()
 
 
 def test_it_answers_a_udp_scrape_with_zeros_for_untracked_torrents(udp):
@@ -155,7 +155,7 @@ def test_it_answers_a_batch_of_announces_in_order_as_one_by_one(tracker):
     assert decoded[1] == {b"failure reason": b"missing info_hash"}
     assert [peer[b"port"] for peer in decoded[2][b"peers"]] == [1]
     assert decoded[3][b"incomplete"] == 3 and len(decoded[3][b"peers"]) == 12
-    assert decoded[4] == {b"failure reason": b"invalid passkey"}
+    assert decoded[4] == {b"failure reason": REFUSED.encode()}
 
 
 def test_it_answers_a_batch_of_datagrams_as_one_by_one(make_store):
@@ -182,7 +182,7 @@ def test_it_answers_a_batch_of_datagrams_as_one_by_one(make_store):
     # BEP 15: an IPv6 asker gets the IPv6 peers only (none here).
     assert answers[3] == struct.pack(">IIIII", 1, 5, 1800, 1, 1)
     assert answers[4] is None
-    assert answers[5] == struct.pack(">II", 3, 5) + b"unregistered torrent"
+    assert answers[5] == struct.pack(">II", 3, 5) + REFUSED.encode()
     # Scrapes are answered before the batch's announces are recorded.
     assert answers[6] == struct.pack(">II", 2, 9) + bytes(12)
     # Leechers 10.0.0.1:4444 and [2001:db8::1]:3333, the seed 10.0.0.1:1111, whom alone it is handed.

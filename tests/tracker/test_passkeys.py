@@ -1,6 +1,8 @@
 """Private releases: passkeys, the whitelist that carries them, the .torrent that holds them, the page."""
 
 import asyncio
+import hashlib
+import struct
 from urllib.parse import parse_qsl
 
 import pytest
@@ -13,14 +15,18 @@ from tests.factories import UserFactory
 from tests.tracker.conftest import announce_query, info_hash, publish_release
 from tests.tracker.test_engine import udp_announce, udp_connect
 from tracker import views
-from tracker.engine import Tracker, UdpTracker, Whitelist
-from tracker.http_server import HttpTrackerServer, split_path
+from tracker.engine import REFUSED, Tracker, UdpTracker, Whitelist
+from tracker.http_server import HttpTrackerServer
+from tracker.protocol import split_path
 from tracker.selectors import load_whitelist
 from tracker.swarm_store import MemorySwarmStore
 
 PUBLIC = info_hash("public")
 PRIVATE = info_hash("private")
+UNKNOWN = info_hash("unknown")
 KEY = b"0123456789abcdef0123456789abcdef"
+NODE_KEY = b"ab" * 32
+NODE_DIGEST = hashlib.sha256(NODE_KEY).digest()
 
 
 def failure(answer: bytes) -> bytes | None:
@@ -30,16 +36,28 @@ def failure(answer: bytes) -> bytes | None:
 @pytest.fixture
 def tracker() -> Tracker:
     tracker = Tracker(MemorySwarmStore(peer_ttl=100), interval=1800, min_interval=60, clock=lambda: 1000.0)
-    tracker.load(Whitelist({PUBLIC: 1, PRIVATE: 2}, frozenset({2}), frozenset({KEY})))
+    tracker.load(
+        Whitelist({PUBLIC: 1, PRIVATE: 2}, frozenset({2}), frozenset({KEY}), frozenset({NODE_DIGEST}))
+    )
     return tracker
 
 
-def test_a_private_swarm_is_answered_only_through_a_valid_passkey(tracker):
-    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1")) == (
-        b"private torrent: download its .torrent again while logged in"
+def with_url_data(packet: bytes, url: bytes) -> bytes:
+    """A UDP announce with BEP 41 URL data, split in options of at most 255 bytes as libtorrent does."""
+    options = b"".join(
+        bytes([2, len(url[at : at + 255])]) + url[at : at + 255] for at in range(0, len(url), 255)
     )
+    return packet + options + b"\x00"
+
+
+def udp_answer(udp: UdpTracker, info_hash: bytes, path: bytes = b"/announce", ip: str = "10.0.0.1") -> bytes:
+    return udp.handle(with_url_data(udp_announce(udp_connect(udp, ip), info_hash, 1111), path), ip)
+
+
+def test_a_private_swarm_is_answered_only_through_a_valid_passkey(tracker):
+    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1")) == REFUSED.encode()
     assert (
-        failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", b"f" * 32)) == b"invalid passkey"
+        failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", b"f" * 32)) == REFUSED.encode()
     )
     assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", KEY)) is None
 
@@ -47,12 +65,12 @@ def test_a_private_swarm_is_answered_only_through_a_valid_passkey(tracker):
 def test_a_public_swarm_is_answered_with_or_without_a_passkey_but_not_with_a_wrong_one(tracker):
     assert failure(tracker.handle_announce(announce_query(PUBLIC), "10.0.0.1")) is None
     assert failure(tracker.handle_announce(announce_query(PUBLIC), "10.0.0.2", KEY)) is None
-    assert failure(tracker.handle_announce(announce_query(PUBLIC), "10.0.0.3", b"nope")) == b"invalid passkey"
+    assert failure(tracker.handle_announce(announce_query(PUBLIC), "10.0.0.3", b"nope")) == REFUSED.encode()
 
 
 def test_a_dropped_passkey_stops_working_at_the_next_load(tracker):
-    tracker.load(Whitelist({PUBLIC: 1, PRIVATE: 2}, frozenset({2}), frozenset()))
-    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", KEY)) == b"invalid passkey"
+    tracker.load(Whitelist({PUBLIC: 1, PRIVATE: 2}, frozenset({2}), frozenset(), frozenset()))
+    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", KEY)) == REFUSED.encode()
 
 
 def test_a_scrape_shows_private_swarms_only_through_a_valid_passkey(tracker):
@@ -60,13 +78,72 @@ def test_a_scrape_shows_private_swarms_only_through_a_valid_passkey(tracker):
     query += announce_query(PRIVATE).split(b"&")[0][10:]
     assert set(bencode.decode(tracker.handle_scrape(query))[b"files"]) == {PUBLIC}
     assert set(bencode.decode(tracker.handle_scrape(query, KEY))[b"files"]) == {PUBLIC, PRIVATE}
-    assert failure(tracker.handle_scrape(query, b"bad")) == b"invalid passkey"
+    assert failure(tracker.handle_scrape(query, b"bad")) == REFUSED.encode()
 
 
-def test_udp_cannot_carry_a_passkey_so_it_refuses_private_swarms(tracker):
+def test_a_node_credential_opens_private_swarms_over_http(tracker):
+    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.9", NODE_KEY)) is None
+    assert failure(tracker.handle_announce(announce_query(PUBLIC), "10.0.0.9", NODE_KEY)) is None
+    query = b"info_hash=" + announce_query(PRIVATE).split(b"&")[0][10:]
+    assert bencode.decode(tracker.handle_scrape(query, NODE_KEY))[b"files"][PRIVATE][b"complete"] == 0
+    # Its digest is no key: the tracker hashes what arrives.
+    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.9", NODE_DIGEST)) == (
+        REFUSED.encode()
+    )
+
+
+def test_a_revoked_node_credential_is_refused_from_the_next_load(tracker):
+    tracker.load(Whitelist({PUBLIC: 1, PRIVATE: 2}, frozenset({2}), frozenset({KEY}), frozenset()))
+    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.9", NODE_KEY)) == REFUSED.encode()
+    assert udp_answer(UdpTracker(tracker, key=b"k" * 32), PRIVATE, b"/announce/" + NODE_KEY)[8:] == (
+        REFUSED.encode()
+    )
+
+
+def test_udp_carries_a_passkey_or_node_credential_in_bep_41_url_data(tracker):
     udp = UdpTracker(tracker, key=b"k" * 32)
-    answer = udp.handle(udp_announce(udp_connect(udp, "10.0.0.1"), PRIVATE, 1111), "10.0.0.1")
-    assert answer[8:] == b"private torrent: download its .torrent again while logged in"
+    for key in (KEY, NODE_KEY):
+        answer = udp_answer(udp, PRIVATE, b"/announce/" + key + b"?ignored=1")
+        assert struct.unpack_from(">I", answer)[0] == 1, answer
+    # Split over several options, with a NOP among them.
+    connection_id = udp_connect(udp, "10.0.0.2")
+    url = b"/announce/" + NODE_KEY
+    packet = udp_announce(connection_id, PRIVATE, 2222) + b"\x01" + bytes([2, 20]) + url[:20]
+    packet += bytes([2, len(url) - 20]) + url[20:] + b"\x00"
+    assert struct.unpack_from(">IIIII", udp.handle(packet, "10.0.0.2")) == (1, 5, 1800, 2, 0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [b"\x02", b"\x02\x40/announce/", b"\x05\x01", b"\x02\x09/announce" + b"\x02\x05/a/b/", b"\x00" * 3],
+)
+def test_malformed_or_foreign_url_data_carries_no_passkey(tracker, options):
+    udp = UdpTracker(tracker, key=b"k" * 32)
+    packet = udp_announce(udp_connect(udp, "10.0.0.1"), PRIVATE, 1111) + options
+    assert udp.handle(packet, "10.0.0.1")[8:] == REFUSED.encode()
+    public = udp_announce(udp_connect(udp, "10.0.0.1"), PUBLIC, 1111) + options
+    assert struct.unpack_from(">I", udp.handle(public, "10.0.0.1"))[0] == 1
+
+
+def test_unknown_and_private_without_a_valid_key_get_one_answer_over_http_and_udp(tracker):
+    """No oracle: a stranger cannot tell a private release's info-hash from one we do not track."""
+    http = {
+        "unknown": tracker.handle_announce(announce_query(UNKNOWN), "10.0.0.1"),
+        "private, no passkey": tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1"),
+        "private, wrong passkey": tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", b"f" * 32),
+        "unknown, wrong passkey": tracker.handle_announce(announce_query(UNKNOWN), "10.0.0.1", b"f" * 32),
+    }
+    assert set(http.values()) == {bencode.encode({b"failure reason": REFUSED.encode()})}, http
+    udp = UdpTracker(tracker, key=b"k" * 32)
+    answers = {
+        "unknown": udp_answer(udp, UNKNOWN),
+        "private, no passkey": udp_answer(udp, PRIVATE),
+        "private, wrong passkey": udp_answer(udp, PRIVATE, b"/announce/" + b"f" * 32),
+    }
+    assert set(answers.values()) == {struct.pack(">II", 3, 5) + REFUSED.encode()}, answers
+    # A UDP scrape (BEP 41 gives it no URL data) shows both as zeros.
+    scrape = struct.pack(">QII", udp_connect(udp, "10.0.0.1"), 2, 9) + UNKNOWN + PRIVATE
+    assert udp.handle(scrape, "10.0.0.1") == struct.pack(">II", 2, 9) + bytes(24)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +227,7 @@ def test_the_django_views_serve_passkey_urls(client, fresh_in_process_tracker):
     private.save()
     key = Passkey.for_user(UserFactory()).key
     query = "?" + announce_query(PRIVATE).decode()
-    assert failure(client.get(reverse("announce") + query).content).startswith(b"private torrent")
+    assert failure(client.get(reverse("announce") + query).content) == REFUSED.encode()
     assert failure(client.get(reverse("announce-passkey", args=[key]) + query).content) is None
     scrape = reverse("scrape-passkey", args=[key]) + "?" + announce_query(PRIVATE).decode().split("&")[0]
     assert PRIVATE in bencode.decode(client.get(scrape).content)[b"files"]
@@ -240,3 +317,29 @@ def test_a_logged_in_user_gets_a_private_magnet_link_with_their_passkey(client, 
     assert [value for name, value in fields if name == "tr"] == [personal, "http://other/announce"]
     assert ("xt", "urn:btih:" + PRIVATE.hex()) in fields and ("dn", "x y") in fields
     assert client.get(reverse("release-magnet", args=[public.pk]))["Location"] == magnet
+
+
+def cache_control(response) -> set[str]:
+    return {part.strip() for part in response.get("Cache-Control", "").split(",") if part.strip()}
+
+
+def test_personal_torrents_and_magnets_and_the_passkey_page_are_never_cached(client, db):
+    private = publish_release("priv", v1=PRIVATE)
+    private.visibility = "private"
+    private.save()
+    private.torrent.metainfo = bencode.encode({b"announce": b"http://t/announce", b"info": {b"name": b"x"}})
+    private.torrent.save()
+    public = publish_release("pub", v1=PUBLIC)
+    public.torrent.metainfo = private.torrent.metainfo
+    public.torrent.save()
+    client.force_login(UserFactory())
+
+    for response in (
+        client.get(reverse("release-torrent", args=[private.pk])),
+        client.get(reverse("release-magnet", args=[private.pk])),
+        client.get(reverse("account-passkey")),
+    ):
+        assert response.status_code in (200, 302)
+        assert {"private", "no-store"} <= cache_control(response), response.get("Cache-Control")
+    # A public release's .torrent is the same for everyone: caches may keep it.
+    assert "no-store" not in cache_control(client.get(reverse("release-torrent", args=[public.pk])))

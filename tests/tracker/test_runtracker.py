@@ -19,6 +19,7 @@ from harness.polling import wait_until
 from harness.processes import MANAGE
 from tests.conftest import database_url_for_subprocess, subprocess_env
 from tests.tracker.conftest import announce_query, info_hash, publish_release, redis_url
+from tracker.engine import REFUSED
 from tracker.protocol import UDP_PROTOCOL_ID
 
 pytestmark = pytest.mark.slow
@@ -42,7 +43,7 @@ def test_it_answers_announces_for_published_releases_over_http(start_tracker):
 def test_it_follows_releases_published_while_it_runs(start_tracker):
     tracker = start_tracker()
     query = announce_query(info_hash("run-later")).decode()
-    assert fetch(tracker.announce_url + "?" + query) == {b"failure reason": b"unregistered torrent"}
+    assert fetch(tracker.announce_url + "?" + query) == {b"failure reason": REFUSED.encode()}
     publish_release("2.0", v1=info_hash("run-later"))
     wait_until(
         lambda: b"failure reason" not in fetch(tracker.announce_url + "?" + query),
@@ -186,13 +187,65 @@ def test_a_private_release_needs_a_passkey_and_a_regenerated_one_stops_working(s
     key = Passkey.for_user(UserFactory()).key
     tracker = start_tracker()
     query = "?" + announce_query(info_hash("run-private")).decode()
-    assert fetch(tracker.announce_url + query)[b"failure reason"].startswith(b"private torrent")
+    assert fetch(tracker.announce_url + query)[b"failure reason"] == REFUSED.encode()
     assert b"failure reason" not in fetch(f"{tracker.announce_url}/{key}{query}")
     regenerate_passkey(Passkey.objects.get(key=key).user)
     wait_until(
-        lambda: fetch(f"{tracker.announce_url}/{key}{query}").get(b"failure reason") == b"invalid passkey",
+        lambda: fetch(f"{tracker.announce_url}/{key}{query}").get(b"failure reason") == REFUSED.encode(),
         timeout=10,
         what="the old passkey to stop working",
     )
     new_key = Passkey.objects.get().key
     assert b"failure reason" not in fetch(f"{tracker.announce_url}/{new_key}{query}")
+
+
+def test_a_node_credential_opens_private_swarms_over_http_and_udp_until_revoked(start_tracker):
+    from distribution.access import issue_node_credential
+    from distribution.models import NodeCredential
+    from tests.tracker.test_passkeys import with_url_data
+
+    private_hash = info_hash("run-node")
+    release = publish_release("node", v1=private_hash)
+    release.visibility = "private"
+    release.save()
+    credential = issue_node_credential("origin-1")
+    tracker = start_tracker()
+    query = "?" + announce_query(private_hash, left=0).decode()
+    scrape = f"{tracker.base_url}/scrape/{credential}{query.partition('&')[0]}"
+
+    def udp_announce(path: bytes) -> bytes:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            sock.connect(tracker.udp_address)
+            _, _, connection_id = struct.unpack(
+                ">IIQ", udp_exchange(sock, struct.pack(">QII", UDP_PROTOCOL_ID, 0, 1))
+            )
+            packet = (
+                struct.pack(">QII", connection_id, 1, 7)
+                + private_hash
+                + b"-UD0001-000000007777"
+                + struct.pack(">QQQIIIiH", 0, 0, 0, 2, 0, 0, -1, 7777)
+            )
+            return udp_exchange(sock, with_url_data(packet, path))
+
+    assert fetch(f"{tracker.announce_url}/{credential}{query}")[b"complete"] == 1
+    assert fetch(scrape)[b"files"][private_hash][b"complete"] == 1
+    assert struct.unpack_from(">IIIII", udp_announce(f"/announce/{credential}".encode())) == (
+        1,
+        7,
+        1800,
+        0,
+        2,
+    )
+    assert udp_announce(b"/announce")[8:] == REFUSED.encode()
+
+    NodeCredential.objects.get(node_name="origin-1").revoke()
+    wait_until(
+        lambda: (
+            fetch(f"{tracker.announce_url}/{credential}{query}").get(b"failure reason") == REFUSED.encode()
+        ),
+        timeout=10,
+        what="the revoked credential to stop working",
+    )
+    assert fetch(scrape) == {b"failure reason": REFUSED.encode()}
+    assert udp_announce(f"/announce/{credential}".encode())[8:] == REFUSED.encode()

@@ -15,6 +15,7 @@ from tests.conftest import database_url_for_subprocess, subprocess_env
 from tests.tracker.conftest import announce_query, info_hash, publish_release, quoted, redis_url
 from tests.tracker.test_runtracker import fetch
 from tracker import tasks, views
+from tracker.engine import REFUSED
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def test_it_answers_announces_for_published_releases(client):
 def test_it_refuses_releases_that_are_not_published(client):
     publish_release("draft", v1=V1, status="processing")
     response = client.get("/announce?" + announce_query(V1).decode())
-    assert bencode.decode(response.content) == {b"failure reason": b"unregistered torrent"}
+    assert bencode.decode(response.content) == {b"failure reason": REFUSED.encode()}
 
 
 def test_it_answers_bad_announces_with_a_failure_reason(client):
@@ -73,13 +74,14 @@ def test_it_reads_the_tracked_swarms_at_most_once_per_refresh_interval(
 ):
     settings.FANOUT_TRACKER_WHITELIST_REFRESH = 3600
     publish_release("1.0", v1=V1)
-    # One whitelist read: swarms, private swarms and passkeys, in one (nested: a savepoint) transaction.
-    with django_assert_num_queries(5):
+    # One whitelist read: swarms, private swarms, passkeys and node credentials, in one (nested: a
+    # savepoint) transaction.
+    with django_assert_num_queries(6):
         client.get("/announce?" + announce_query(V1).decode())
         client.get("/announce?" + announce_query(V1).decode())
     publish_release("2.0", v1=info_hash("views-later"))
     response = client.get("/announce?" + announce_query(info_hash("views-later")).decode())
-    assert bencode.decode(response.content) == {b"failure reason": b"unregistered torrent"}
+    assert bencode.decode(response.content) == {b"failure reason": REFUSED.encode()}
 
 
 def test_it_takes_up_releases_published_since_the_last_refresh(client, settings):
