@@ -18,7 +18,7 @@ from distribution import selectors, services
 from distribution.access import magnet_with_passkey, torrent_with_passkey
 from distribution.byte_ranges import file_response
 from distribution.forms import ReleaseForm
-from distribution.models import Passkey, Release
+from distribution.models import Release
 from distribution.statistics import add_release_counts
 from distribution.views import publishing
 
@@ -67,23 +67,28 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
     release = _viewable_release(request, release_id)
     can_manage = request.user.is_authenticated and release.product.can_publish(request.user)
     torrent = getattr(release, "torrent", None)
-    if not release.is_public and request.user.is_authenticated:
-        # The trackers learn a new passkey at their next whitelist refresh: made now, it is
-        # known by the time the page's .torrent is in a client, whose first announce it opens.
-        Passkey.for_user(request.user)
-    return render(
+    magnet_uri = torrent.magnet_uri if torrent else ""
+    if torrent and not release.is_public:
+        # The page shows the viewer's own magnet, which makes their passkey now if they had
+        # none: the trackers learn it at their next whitelist refresh, before the page's
+        # .torrent or magnet is in a client, whose first announce it then opens.
+        magnet_uri = magnet_with_passkey(magnet_uri, request.user)
+    response = render(
         request,
         "distribution/release_detail.html",
         {
             "release": release,
             "files": release.files.all(),
             "torrent": torrent,
+            "magnet_uri": magnet_uri,
             "pieces_roots": pieces_roots(torrent.metainfo) if torrent and torrent.info_hash_v2 else {},
             "swarm": selectors.release_swarm(release),
             "public_url": settings.FANOUT_PUBLIC_URL,
             "can_manage": can_manage,
         },
     )
+    _personal_unless_public(response, release)
+    return response
 
 
 def release_progress(request: HttpRequest, release_id: int) -> JsonResponse:
@@ -133,7 +138,7 @@ def release_magnet(request: HttpRequest, release_id: int) -> HttpResponse:
 
 
 def _personal_unless_public(response: HttpResponse, release: Release) -> None:
-    """A private release's .torrent and magnet carry the user's passkey: no cache may keep them."""
+    """A private release's page, .torrent and magnet carry the user's passkey: no cache may keep them."""
     if not release.is_public:
         patch_cache_control(response, private=True, no_store=True)
 

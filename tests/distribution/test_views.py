@@ -73,15 +73,19 @@ def test_it_hides_private_releases_from_anonymous_users(client, private_release,
     assert client.get(reverse("release-torrent", args=[private_release.pk])).status_code == 200
 
 
-def test_a_private_release_page_makes_the_viewers_passkey_before_they_fetch_its_torrent(
+def test_a_private_release_page_shows_the_viewers_own_magnet_and_is_never_cached(
     client, private_release, published, outsider
 ):
     client.force_login(outsider)
 
-    client.get(published.get_absolute_url())
+    public_page = client.get(published.get_absolute_url())
     assert not Passkey.objects.filter(user=outsider).exists()
-    client.get(private_release.get_absolute_url())
-    assert Passkey.objects.filter(user=outsider).exists()
+    assert "no-store" not in public_page.get("Cache-Control", "")
+    private_page = client.get(private_release.get_absolute_url())
+
+    passkey = Passkey.objects.get(user=outsider).key
+    assert f"announce%2F{passkey}" in private_page.content.decode()
+    assert {"private", "no-store"} <= {part.strip() for part in private_page["Cache-Control"].split(",")}
 
 
 def test_it_shows_files_hashes_torrent_and_magnet(client, published):
