@@ -305,11 +305,11 @@ class MemorySwarmStore(SwarmStore):
 
     def _record(self, announce: SwarmAnnounce) -> tuple[_Swarm, _Entry | None]:
         """Record an announce; the peer's entry, None when it stopped."""
-        swarm = self._swarms.get(announce.swarm_id)
+        # Unpacked, not read by name: on the hot path, one unpacking costs less than seven lookups.
+        swarm_id, peer, event, left, _, now, uploaded, downloaded = announce
+        swarm = self._swarms.get(swarm_id)
         if swarm is None:
-            swarm = self._swarms[announce.swarm_id] = _Swarm()
-        peer, now = announce.peer, announce.now
-        uploaded, downloaded = announce.uploaded, announce.downloaded
+            swarm = self._swarms[swarm_id] = _Swarm()
         swarm.expire(now)
         swarm.touched = True
         entry = swarm.entries.pop(peer.endpoint, None)
@@ -322,12 +322,11 @@ class MemorySwarmStore(SwarmStore):
             swarm.new_downloaded += (
                 downloaded - entry.downloaded if downloaded >= entry.downloaded else downloaded
             )
-        event = announce.event
         if event == Event.STOPPED:
             if entry is not None:
                 swarm.remove(entry)
             return swarm, None
-        seeding = announce.left == 0
+        seeding = left == 0
         if event == Event.COMPLETED and (entry is None or not entry.seeding):
             swarm.downloaded += 1
             swarm.new_completed += 1
@@ -761,20 +760,13 @@ class RedisSwarmStore(SwarmStore):
         """The script's reply per announce, or the error to answer all of them with."""
         flag = 1 if compact else 0
         pack = _ANNOUNCE_HEAD.pack
+        # Unpacked, not read by name: on the hot path, one unpacking costs less than seven lookups.
         arguments = [
-            pack(
-                len(announce.peer.endpoint),
-                announce.event,
-                announce.left == 0,
-                flag,
-                announce.numwant,
-                announce.uploaded,
-                announce.downloaded,
-            )
-            + announce.peer.endpoint
-            + announce.peer.peer_id
-            + b"%d" % announce.swarm_id
-            for announce in announces
+            pack(len(peer.endpoint), event, left == 0, flag, numwant, uploaded, downloaded)
+            + peer.endpoint
+            + peer.peer_id
+            + b"%d" % swarm_id
+            for swarm_id, peer, event, left, numwant, _, uploaded, downloaded in announces
         ]
         now = max(announce.now for announce in announces)
         seed = random.getrandbits(31)
