@@ -159,7 +159,7 @@ class Release(models.Model):
 
     def start_uploading(self) -> bool:
         """Draft to uploading when the first byte is on its way."""
-        return self._update_if(Q(status=self.Status.DRAFT), status=self.Status.UPLOADING)
+        return update_if(self, Q(status=self.Status.DRAFT), status=self.Status.UPLOADING)
 
     def start_processing(self) -> bool:
         """Draft or uploading to processing: every file is sent, the build may start."""
@@ -167,7 +167,8 @@ class Release(models.Model):
 
     def publish(self) -> bool:
         """Processing to published: the torrent is built."""
-        return self._update_if(
+        return update_if(
+            self,
             Q(status=self.Status.PROCESSING),
             status=self.Status.PUBLISHED,
             failure_reason="",
@@ -176,8 +177,8 @@ class Release(models.Model):
 
     def fail(self, reason: str) -> bool:
         """Processing to failed, with the reason the publisher will read."""
-        return self._update_if(
-            Q(status=self.Status.PROCESSING), status=self.Status.FAILED, failure_reason=reason
+        return update_if(
+            self, Q(status=self.Status.PROCESSING), status=self.Status.FAILED, failure_reason=reason
         )
 
     def retry(self) -> bool:
@@ -186,8 +187,8 @@ class Release(models.Model):
 
     def retire(self) -> bool:
         """Published to retired: no longer tracked or seeded."""
-        return self._update_if(
-            Q(status=self.Status.PUBLISHED), status=self.Status.RETIRED, retired_at=timezone.now()
+        return update_if(
+            self, Q(status=self.Status.PUBLISHED), status=self.Status.RETIRED, retired_at=timezone.now()
         )
 
     def claim_stalled_build(self, *, stalled_before: datetime) -> bool:
@@ -196,22 +197,21 @@ class Release(models.Model):
         Claiming marks it as progressing now, so the next look finds it stalled
         only once it stops again.
         """
-        return self._update_if(
+        return update_if(
+            self,
             Q(status=self.Status.PROCESSING, build_updated_at__lt=stalled_before),
             build_updated_at=timezone.now(),
         )
 
     def _start_build(self, condition: Q) -> bool:
-        return self._update_if(
+        return update_if(
+            self,
             condition,
             status=self.Status.PROCESSING,
             failure_reason="",
             build_pieces_done=0,
             build_updated_at=timezone.now(),
         )
-
-    def _update_if(self, condition: Q, **changes) -> bool:
-        return update_if(self, condition, **changes)
 
 
 class ReleaseFile(models.Model):
