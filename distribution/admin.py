@@ -40,10 +40,10 @@ class ReleaseFileInline(admin.TabularInline):
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "visibility", "torrent_format", "created_at", "published_at"]
-    list_filter = ["status", "visibility", "torrent_format", "product", "tags"]
-    filter_horizontal = ["tags"]
+    list_filter = ["status", "visibility", "torrent_format", "product", "tags", "audience"]
+    filter_horizontal = ["tags", "audience"]
     search_fields = ["product__name", "version"]
-    # What the release was built from and where its build stands; notes, tags and visibility stay editable.
+    # What the release was built from and where its build stands; the rest stays editable.
     readonly_fields = [
         "product",
         "version",

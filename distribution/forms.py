@@ -2,6 +2,7 @@
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.models import Group
 
 from distribution.models import Product, Release
 
@@ -28,6 +29,13 @@ class ReleaseForm(forms.Form):
     version = forms.CharField(max_length=100)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
     visibility = forms.ChoiceField(choices=Release.Visibility.choices, initial=Release.Visibility.PUBLIC)
+    audience = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Private releases only: the groups that may see it. None: every signed-in user. "
+        "The product's publishers and staff always may.",
+    )
     torrent_format = forms.ChoiceField(
         choices=Release.TorrentFormat.choices,
         initial=settings.FANOUT_TORRENT_FORMAT,
@@ -45,4 +53,6 @@ class ReleaseForm(forms.Form):
         cleaned = super().clean()
         if not cleaned.get("product") and not cleaned.get("new_product", "").strip():
             raise forms.ValidationError("Choose a product or name a new one.")
+        if cleaned.get("audience") and cleaned.get("visibility") != Release.Visibility.PRIVATE:
+            self.add_error("audience", "Only a private release has an audience.")
         return cleaned

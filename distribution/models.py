@@ -79,6 +79,13 @@ class Release(models.Model):
     notes = models.TextField(blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="releases")
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
+    audience = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="private_releases",
+        help_text="Groups that may see this private release; none: every signed-in user. "
+        "The product's publishers and staff always may.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
     failure_reason = models.TextField(blank=True)
     torrent_format = models.CharField(max_length=8, choices=TorrentFormat.choices)

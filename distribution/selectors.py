@@ -1,9 +1,10 @@
 """Reads of releases that other components (tracker, seeder, pages) rely on."""
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from distribution.access import keys_opening_release
 from distribution.models import Product, Release, ReleaseFile, ReleaseTotals, Tag, Torrent
 from distribution.search import best_match, search_releases
 
@@ -26,13 +27,23 @@ def tracked_swarms() -> dict[bytes, int]:
     return swarms
 
 
-def private_swarms() -> frozenset[int]:
-    """Ids of the tracked releases whose swarms need a passkey."""
-    return frozenset(
+def private_swarms() -> dict[int, frozenset[str]]:
+    """The tracked releases whose swarms need a passkey, each with the keys that open it
+    (distribution.access.keys_opening_release)."""
+    releases = dict(
         Release.objects.filter(
             status=Release.Status.PUBLISHED, visibility=Release.Visibility.PRIVATE, torrent__isnull=False
-        ).values_list("pk", flat=True)
+        ).values_list("pk", "product_id")
     )
+    audiences: dict[int, list[int]] = {}
+    for release_id, group_id in Release.audience.through.objects.filter(release_id__in=releases).values_list(
+        "release_id", "group_id"
+    ):
+        audiences.setdefault(release_id, []).append(group_id)
+    return {
+        release_id: keys_opening_release(product_id, audiences.get(release_id, ()))
+        for release_id, product_id in releases.items()
+    }
 
 
 def releases_to_seed() -> QuerySet[Release]:
@@ -43,14 +54,25 @@ def releases_to_seed() -> QuerySet[Release]:
 
 
 def visible_releases(user) -> QuerySet[Release]:
-    """Published releases the user may find: private ones need a login.
+    """Published releases the user may find: the one rule behind the catalogue, its search,
+    its filters, the feeds and the API.
 
-    The one rule behind the catalogue, its search, the feeds and the API.
+    Anyone sees public releases. A signed-in user also sees the private releases
+    whose audience holds one of their groups (every private release that names no
+    audience) and all of their own products'; staff see every release.
     """
     releases = Release.objects.filter(status=Release.Status.PUBLISHED)
-    if user is None or not user.is_authenticated:
-        releases = releases.filter(visibility=Release.Visibility.PUBLIC)
-    return releases
+    if user is None or not user.is_authenticated or not user.is_active:
+        return releases.filter(visibility=Release.Visibility.PUBLIC)
+    if user.is_staff:
+        return releases
+    audience = Release.audience.through.objects.filter(release_id=OuterRef("pk"))
+    return releases.filter(
+        Q(visibility=Release.Visibility.PUBLIC)
+        | ~Exists(audience)
+        | Exists(audience.filter(group__user=user))
+        | Exists(Product.publishers.through.objects.filter(product_id=OuterRef("product_id"), user=user))
+    )
 
 
 class CatalogueSort:
@@ -159,17 +181,15 @@ def catalogue_page(
     return Page(_with_page_figures(rows).order_by(*ordering), ids.number, ids.paginator)
 
 
-def catalogue_filters() -> tuple[QuerySet[Product], QuerySet[Tag]]:
-    """The products and tags the catalogue's filters offer: those of some published release."""
-    published = Release.objects.filter(status=Release.Status.PUBLISHED)
-    products = Product.objects.filter(Exists(published.filter(product=OuterRef("pk")))).only("name", "slug")
-    # A tag's links are read in turn, each release's status by its key: PostgreSQL
-    # then stops at each tag's first published release instead of hashing them all.
-    release_status = Release.objects.filter(pk=OuterRef("release_id")).order_by().values("status")
-    published_links = Release.tags.through.objects.alias(release_status=Subquery(release_status)).filter(
-        tag=OuterRef("pk"), release_status=Release.Status.PUBLISHED
+def catalogue_filters(user) -> tuple[QuerySet[Product], QuerySet[Tag]]:
+    """The products and tags the catalogue's filters offer: those of some release the user may see."""
+    visible = visible_releases(user)
+    products = Product.objects.filter(Exists(visible.filter(product=OuterRef("pk")))).only("name", "slug")
+    # A tag's links are read in turn, each release by its key: PostgreSQL then stops
+    # at each tag's first visible release instead of hashing them all.
+    tags = Tag.objects.filter(
+        Exists(Release.tags.through.objects.filter(tag=OuterRef("pk"), release__in=visible.values("pk")))
     )
-    tags = Tag.objects.filter(Exists(published_links))
     return products, tags
 
 
@@ -179,11 +199,18 @@ def release_swarm(release: Release) -> ReleaseTotals:
 
 
 def can_view_release(user, release: Release) -> bool:
-    if user.is_authenticated and release.product.can_publish(user):
+    """``visible_releases`` for one release, retired ones included; publishers also see their
+    products' releases in every state."""
+    if not user.is_authenticated or not user.is_active:
+        return release.is_public and release.status in (Release.Status.PUBLISHED, Release.Status.RETIRED)
+    if release.product.can_publish(user):
         return True
     if release.status not in (Release.Status.PUBLISHED, Release.Status.RETIRED):
         return False
-    return release.is_public or user.is_authenticated
+    if release.is_public:
+        return True
+    audience = release.audience.all()
+    return not audience.exists() or audience.filter(user=user).exists()
 
 
 def publisher_releases(user) -> QuerySet[Release]:

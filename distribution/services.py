@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -161,6 +162,7 @@ def create_release(
     files: list[IncomingFile],
     notes: str = "",
     visibility: str = Release.Visibility.PUBLIC,
+    audience: Iterable[Group] = (),
     torrent_format: str | None = None,
     created_by=None,
 ) -> Release:
@@ -185,12 +187,13 @@ def create_release(
         created_by=created_by,
         status=Release.Status.PROCESSING,
     )
+    audience = _checked_audience(visibility, audience)
     try:
         sizes = [
             _store_file(f, release.disk_path(path)) for f, path in zip(files, checked.paths, strict=True)
         ]
         with transaction.atomic():
-            _save_with_files(release, checked.paths, sizes)
+            _save_with_files(release, checked.paths, sizes, audience)
             transaction.on_commit(lambda: _queue_build(release.pk))
     except IntegrityError:
         shutil.rmtree(release.content_dir, ignore_errors=True)
@@ -223,8 +226,16 @@ def _new_release(
     )
 
 
-def _save_with_files(release: Release, paths: list[str], sizes: list[int]) -> None:
+def _checked_audience(visibility: str, audience: Iterable[Group]) -> list[Group]:
+    audience = list(audience)
+    if audience and visibility != Release.Visibility.PRIVATE:
+        raise ReleaseRejected("Only a private release has an audience: make it private or name no group.")
+    return audience
+
+
+def _save_with_files(release: Release, paths: list[str], sizes: list[int], audience: list[Group]) -> None:
     release.save()
+    release.audience.set(audience)
     ReleaseFile.objects.bulk_create(
         ReleaseFile(release=release, path=path, size=size) for path, size in zip(paths, sizes, strict=True)
     )
@@ -237,6 +248,7 @@ def start_release(
     files: list[torrents.TorrentFile],
     notes: str = "",
     visibility: str = Release.Visibility.PUBLIC,
+    audience: Iterable[Group] = (),
     torrent_format: str | None = None,
     created_by,
 ) -> Release:
@@ -260,9 +272,10 @@ def start_release(
         created_by=created_by,
         status=Release.Status.DRAFT,
     )
+    audience = _checked_audience(visibility, audience)
     try:
         with transaction.atomic():
-            _save_with_files(release, checked.paths, checked.sizes)
+            _save_with_files(release, checked.paths, checked.sizes, audience)
     except IntegrityError:
         raise ReleaseRejected(f"{product.name} already has a release {checked.version}.") from None
     return release

@@ -22,17 +22,21 @@ REFUSED = "unknown or private torrent: download its .torrent again while signed 
 
 
 class Whitelist(NamedTuple):
-    """What the tracker answers for, as read from the database (tracker.selectors.load_whitelist)."""
+    """What the tracker answers for, as read from the database (tracker.selectors.load_whitelist).
+
+    Who may join a private swarm is decided with keys (distribution.access): a
+    passkey opens a swarm when the keys its user holds meet the keys that open it.
+    """
 
     # Info-hash → swarm id (see distribution.selectors.tracked_swarms).
     swarms: dict[bytes, int]
-    # Swarm ids answered only through a valid passkey.
-    private: frozenset[int]
-    # Passkeys as they appear in ``/announce/<passkey>``.
-    passkeys: frozenset[bytes]
+    # Swarm ids answered only through a valid passkey → the keys that open each.
+    private: dict[int, frozenset[str]]
+    # Passkeys as they appear in ``/announce/<passkey>`` → the keys their user holds.
+    passkeys: dict[bytes, frozenset[str]]
     # SHA-256 digests of the seeder nodes' credentials (distribution.models.NodeCredential),
-    # which open every private swarm in the place of a passkey.
-    node_credentials: frozenset[bytes] = frozenset()
+    # used in the place of a passkey → the keys they hold (every private swarm's).
+    node_credentials: dict[bytes, frozenset[str]]
 
 
 class Tracker:
@@ -51,17 +55,23 @@ class Tracker:
         # The parts of a ``Whitelist``, each replaced whole, never changed in
         # place (see ``load``): a request sees the old value or the new one.
         self.swarms: dict[bytes, int] = {}
-        self.private_swarms: frozenset[int] = frozenset()
-        self.passkeys: frozenset[bytes] = frozenset()
-        self.node_credentials: frozenset[bytes] = frozenset()
+        self.private_swarms: dict[int, frozenset[str]] = {}
+        self.passkeys: dict[bytes, frozenset[str]] = {}
+        self.node_credentials: dict[bytes, frozenset[str]] = {}
 
     def load(self, whitelist: Whitelist) -> None:
         """Answer for these swarms and keys from now on (a dropped key stops working here)."""
         self.swarms, self.private_swarms, self.passkeys, self.node_credentials = whitelist
 
-    def valid_key(self, passkey: bytes) -> bool:
-        """A user's passkey, or a seeder node's credential: only the latter pays a hash."""
-        return passkey in self.passkeys or hashlib.sha256(passkey).digest() in self.node_credentials
+    def keys_of(self, passkey: bytes) -> frozenset[str]:
+        """What a user's passkey or a seeder node's credential opens; raises ``TrackerError`` for
+        neither. Only a credential pays a hash."""
+        keys = self.passkeys.get(passkey)
+        if keys is None:
+            keys = self.node_credentials.get(hashlib.sha256(passkey).digest())
+            if keys is None:
+                raise TrackerError(REFUSED)
+        return keys
 
     def announce(
         self, request: AnnounceRequest, address: bytes, passkey: bytes | None = None
@@ -81,10 +91,12 @@ class Tracker:
 
     def admit(self, request: AnnounceRequest, address: bytes, passkey: bytes | None) -> SwarmAnnounce:
         """The announce for the store to record; raises ``TrackerError`` for a refused one."""
-        if passkey is not None and not self.valid_key(passkey):
-            raise TrackerError(REFUSED)
+        keys = None if passkey is None else self.keys_of(passkey)
         swarm_id = self.swarms.get(request.info_hash)
-        if swarm_id is None or (passkey is None and swarm_id in self.private_swarms):
+        if swarm_id is None:
+            raise TrackerError(REFUSED)
+        opening = self.private_swarms.get(swarm_id)
+        if opening is not None and (keys is None or keys.isdisjoint(opening)):
             raise TrackerError(REFUSED)
         return SwarmAnnounce(
             swarm_id,
@@ -100,14 +112,15 @@ class Tracker:
     def scrape(self, info_hashes: Sequence[bytes], passkey: bytes | None = None) -> list[SwarmCounts | None]:
         """Counts per info-hash, in order; None for one the tracker does not serve (to this asker).
 
-        Private swarms are served only with a valid ``passkey``; an invalid one raises.
+        Private swarms are served only to a ``passkey`` that opens them; an invalid one raises.
         """
-        if passkey is not None and not self.valid_key(passkey):
-            raise TrackerError(REFUSED)
-        swarms = self.swarms
-        hidden = self.private_swarms if passkey is None else frozenset()
-        ids = [swarms.get(info_hash) for info_hash in info_hashes]
-        ids = [None if swarm_id in hidden else swarm_id for swarm_id in ids]
+        keys = None if passkey is None else self.keys_of(passkey)
+        private = self.private_swarms
+        ids = [self.swarms.get(info_hash) for info_hash in info_hashes]
+        ids = [
+            None if swarm_id in private and (keys is None or keys.isdisjoint(private[swarm_id])) else swarm_id
+            for swarm_id in ids
+        ]
         counts = iter(self.store.scrape([swarm_id for swarm_id in ids if swarm_id is not None], self.clock()))
         return [None if swarm_id is None else next(counts) for swarm_id in ids]
 

@@ -1,26 +1,45 @@
 """What the tracker reads from the database: the swarms it serves, which are private, their keys."""
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from distribution.models import NodeCredential, Passkey
+from distribution.access import SEEDER_NODE_KEYS, keys_held_by
+from distribution.models import NodeCredential, Passkey, Product
 from distribution.selectors import private_swarms, tracked_swarms
 from tracker.engine import Whitelist
 
-
-def active_passkeys() -> frozenset[bytes]:
-    """Every passkey that opens private swarms now (ASCII bytes, as they arrive in a URL path)."""
-    keys = Passkey.objects.filter(user__is_active=True).values_list("key", flat=True)
-    return frozenset(key.encode() for key in keys)
+User = get_user_model()
 
 
-def active_node_credentials() -> frozenset[bytes]:
-    """The SHA-256 digests of the seeder nodes' credentials that open private swarms now."""
+def active_passkeys() -> dict[bytes, frozenset[str]]:
+    """Every passkey of an active user (ASCII bytes, as they arrive in a URL path), with the
+    keys its user holds to private swarms (distribution.access.keys_held_by)."""
+    passkeys = Passkey.objects.filter(user__is_active=True).values_list("key", "user_id", "user__is_staff")
+    groups: dict[int, list[int]] = {}
+    for user_id, group_id in User.groups.through.objects.values_list("user_id", "group_id"):
+        groups.setdefault(user_id, []).append(group_id)
+    products: dict[int, list[int]] = {}
+    for product_id, user_id in Product.publishers.through.objects.values_list("product_id", "user_id"):
+        products.setdefault(user_id, []).append(product_id)
+    return {
+        key.encode(): keys_held_by(
+            is_staff=is_staff,
+            group_ids=groups.get(user_id, ()),
+            published_product_ids=products.get(user_id, ()),
+        )
+        for key, user_id, is_staff in passkeys
+    }
+
+
+def active_node_credentials() -> dict[bytes, frozenset[str]]:
+    """The SHA-256 digests of the seeder nodes' credentials that open private swarms now,
+    with what they hold."""
     digests = (
         NodeCredential.objects.filter(revoked_at__isnull=True)
         .exclude(credential_sha256="")
         .values_list("credential_sha256", flat=True)
     )
-    return frozenset(bytes.fromhex(digest) for digest in digests)
+    return {bytes.fromhex(digest): SEEDER_NODE_KEYS for digest in digests}
 
 
 def load_whitelist() -> Whitelist:

@@ -114,12 +114,12 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ProductViewSet(viewsets.ReadOnlyModelViewSet):
-    """Products with at least one published release."""
+    """Products with at least one release the caller may see."""
 
     serializer_class = ProductSerializer
     lookup_field = "slug"
     pagination_class = CataloguePagination
 
     def get_queryset(self):
-        products, _ = selectors.catalogue_filters()
+        products, _ = selectors.catalogue_filters(self.request.user)
         return products.only("name", "slug", "description").order_by("name")

@@ -36,7 +36,12 @@ def catalogue(request: HttpRequest) -> HttpResponse:
         tag=filters["tag"],
         sort=filters["sort"],
     )
-    products, tags = selectors.catalogue_filters()
+    products, tags = selectors.catalogue_filters(request.user)
+    # A product or tag with nothing this user may see does not exist for them.
+    if filters["product"] and not products.filter(slug=filters["product"]).exists():
+        raise Http404("No such product.")
+    if filters["tag"] and not tags.filter(slug=filters["tag"]).exists():
+        raise Http404("No such tag.")
     kept = {name: value for name, value in filters.items() if value}
     return render(
         request,
@@ -206,6 +211,7 @@ def release_create(request: HttpRequest) -> HttpResponse:
                 version=data["version"],
                 notes=data["notes"],
                 visibility=data["visibility"],
+                audience=data["audience"],
                 torrent_format=data["torrent_format"],
                 files=[_incoming(upload) for upload in data["files"]],
                 created_by=request.user,

@@ -15,7 +15,7 @@ from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 
 from distribution.models import Product, Release
 from distribution.release_notes import render_notes
-from distribution.selectors import visible_releases
+from distribution.selectors import catalogue_filters, visible_releases
 
 FEED_ITEMS = 50
 TORRENT_MIME_TYPE = "application/x-bittorrent"
@@ -29,7 +29,11 @@ class ReleasesFeed(Feed):
     feed_type = Rss201rev2Feed
 
     def get_object(self, request: HttpRequest, product_slug: str | None = None) -> Product | None:
-        return get_object_or_404(Product, slug=product_slug) if product_slug else None
+        """The feed's product; a product with no public release has no feed."""
+        if not product_slug:
+            return None
+        products, _ = catalogue_filters(None)
+        return get_object_or_404(products, slug=product_slug)
 
     def title(self, product: Product | None) -> str:
         return f"Fanout: {product.name} releases" if product else "Fanout: new releases"

@@ -79,6 +79,7 @@ def release_start(request: HttpRequest) -> JsonResponse:
             version=data["version"],
             notes=data["notes"],
             visibility=data["visibility"],
+            audience=data["audience"],
             torrent_format=data["torrent_format"],
             files=files,
             created_by=request.user,

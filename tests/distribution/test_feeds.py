@@ -116,4 +116,4 @@ def test_the_catalogue_advertises_its_feeds(client):
     make_release(product=ProductFactory(name="Atlas", slug="atlas"))
     filtered = client.get("/", {"product": "atlas"}).content.decode()
     assert reverse("feed-product-rss", args=["atlas"]) in filtered
-    assert client.get("/", {"product": "no such / slug"}).status_code == 200
+    assert client.get("/", {"product": "no such / slug"}).status_code == 404

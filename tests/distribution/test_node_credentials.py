@@ -21,7 +21,7 @@ def test_it_stores_only_the_hash_and_the_whitelist_carries_it():
     row = NodeCredential.objects.get(node_name="origin-1")
     assert len(credential) == 64 and credential not in str(row.__dict__)
     assert row.credential_sha256 == digest(credential).hex()
-    assert load_whitelist().node_credentials == {digest(credential)}
+    assert load_whitelist().node_credentials.keys() == {digest(credential)}
     assert credential.encode() not in load_whitelist().passkeys
 
 
@@ -29,7 +29,7 @@ def test_issuing_again_rotates_the_credential():
     first = issue_node_credential("origin-1")
     second = issue_node_credential("origin-1")
     assert first != second
-    assert load_whitelist().node_credentials == {digest(second)}
+    assert load_whitelist().node_credentials.keys() == {digest(second)}
 
 
 def test_a_revoked_node_is_refused_and_issues_nothing_until_allowed_again():
@@ -37,14 +37,14 @@ def test_a_revoked_node_is_refused_and_issues_nothing_until_allowed_again():
     other = issue_node_credential("origin-2")
     row = NodeCredential.objects.get(node_name="origin-1")
     assert row.revoke() and not row.revoke()
-    assert load_whitelist().node_credentials == {digest(other)}
+    assert load_whitelist().node_credentials.keys() == {digest(other)}
     assert issue_node_credential("origin-1") is None
-    assert load_whitelist().node_credentials == {digest(other)}
+    assert load_whitelist().node_credentials.keys() == {digest(other)}
 
     assert row.allow_again() and not row.allow_again()
     again = issue_node_credential("origin-1")
     assert again is not None
-    assert load_whitelist().node_credentials == {digest(other), digest(again)}
+    assert load_whitelist().node_credentials.keys() == {digest(other), digest(again)}
 
 
 def test_the_admin_lists_credentials_without_the_secret_and_revokes_them(client, admin_user):
@@ -62,7 +62,7 @@ def test_the_admin_lists_credentials_without_the_secret_and_revokes_them(client,
     response = client.post(url, {"action": "revoke", "_selected_action": [row.pk]}, follow=True)
     assert "1 of 1 selected credentials revoked" in response.content.decode()
     assert NodeCredential.objects.get().is_revoked
-    assert load_whitelist().node_credentials == frozenset()
+    assert load_whitelist().node_credentials.keys() == set()
 
     client.post(url, {"action": "allow_again", "_selected_action": [row.pk]})
     assert not NodeCredential.objects.get().is_revoked

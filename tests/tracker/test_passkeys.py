@@ -11,7 +11,7 @@ from django.urls import reverse
 from bittorrent import bencode
 from distribution import access
 from distribution.models import Passkey
-from tests.factories import UserFactory
+from tests.factories import GroupFactory, UserFactory
 from tests.tracker.conftest import announce_query, info_hash, publish_release
 from tests.tracker.test_engine import udp_announce, udp_connect
 from tracker import views
@@ -27,6 +27,13 @@ UNKNOWN = info_hash("unknown")
 KEY = b"0123456789abcdef0123456789abcdef"
 NODE_KEY = b"ab" * 32
 NODE_DIGEST = hashlib.sha256(NODE_KEY).digest()
+# The private swarm opens to group 7's members; KEY's user is one of them.
+OPENING = access.keys_opening_release(1, [7])
+MEMBER = access.keys_held_by(is_staff=False, group_ids=[7], published_product_ids=[])
+
+
+def whitelist(passkeys: dict, node_credentials: dict) -> Whitelist:
+    return Whitelist({PUBLIC: 1, PRIVATE: 2}, {2: OPENING}, passkeys, node_credentials)
 
 
 def failure(answer: bytes) -> bytes | None:
@@ -36,9 +43,7 @@ def failure(answer: bytes) -> bytes | None:
 @pytest.fixture
 def tracker() -> Tracker:
     tracker = Tracker(MemorySwarmStore(peer_ttl=100), interval=1800, min_interval=60, clock=lambda: 1000.0)
-    tracker.load(
-        Whitelist({PUBLIC: 1, PRIVATE: 2}, frozenset({2}), frozenset({KEY}), frozenset({NODE_DIGEST}))
-    )
+    tracker.load(whitelist({KEY: MEMBER}, {NODE_DIGEST: access.SEEDER_NODE_KEYS}))
     return tracker
 
 
@@ -62,6 +67,23 @@ def test_a_private_swarm_is_answered_only_through_a_valid_passkey(tracker):
     assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", KEY)) is None
 
 
+def test_a_passkey_whose_user_is_outside_the_audience_is_refused_as_an_unknown_one(tracker):
+    outsider = access.keys_held_by(is_staff=False, group_ids=[8], published_product_ids=[2])
+    tracker.load(whitelist({KEY: outsider}, {}))
+    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", KEY)) == REFUSED.encode()
+    assert failure(tracker.handle_announce(announce_query(PUBLIC), "10.0.0.1", KEY)) is None
+    query = b"info_hash=" + announce_query(PRIVATE).split(b"&")[0][10:]
+    assert bencode.decode(tracker.handle_scrape(query, KEY))[b"files"] == {}
+
+
+def test_the_products_publishers_and_staff_open_a_private_swarm_outside_its_audience(tracker):
+    publisher = access.keys_held_by(is_staff=False, group_ids=[], published_product_ids=[1])
+    staff = access.keys_held_by(is_staff=True, group_ids=[], published_product_ids=[])
+    for keys in (publisher, staff):
+        tracker.load(whitelist({KEY: keys}, {}))
+        assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", KEY)) is None
+
+
 def test_a_public_swarm_is_answered_with_or_without_a_passkey_but_not_with_a_wrong_one(tracker):
     assert failure(tracker.handle_announce(announce_query(PUBLIC), "10.0.0.1")) is None
     assert failure(tracker.handle_announce(announce_query(PUBLIC), "10.0.0.2", KEY)) is None
@@ -69,7 +91,7 @@ def test_a_public_swarm_is_answered_with_or_without_a_passkey_but_not_with_a_wro
 
 
 def test_a_dropped_passkey_stops_working_at_the_next_load(tracker):
-    tracker.load(Whitelist({PUBLIC: 1, PRIVATE: 2}, frozenset({2}), frozenset(), frozenset()))
+    tracker.load(whitelist({}, {}))
     assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", KEY)) == REFUSED.encode()
 
 
@@ -93,7 +115,7 @@ def test_a_node_credential_opens_private_swarms_over_http(tracker):
 
 
 def test_a_revoked_node_credential_is_refused_from_the_next_load(tracker):
-    tracker.load(Whitelist({PUBLIC: 1, PRIVATE: 2}, frozenset({2}), frozenset({KEY}), frozenset()))
+    tracker.load(whitelist({KEY: MEMBER}, {}))
     assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.9", NODE_KEY)) == REFUSED.encode()
     assert udp_answer(UdpTracker(tracker, key=b"k" * 32), PRIVATE, b"/announce/" + NODE_KEY)[8:] == (
         REFUSED.encode()
@@ -212,7 +234,35 @@ def test_the_whitelist_says_which_published_swarms_are_private():
     private.save()
     whitelist = load_whitelist()
     assert whitelist.swarms == {PUBLIC: public.pk, PRIVATE: private.pk}
-    assert whitelist.private == {private.pk}
+    assert whitelist.private == {private.pk: access.keys_opening_release(private.product_id, [])}
+
+
+@pytest.mark.django_db
+def test_the_whitelist_carries_each_private_swarms_audience_and_each_passkeys_holder():
+    release = publish_release("priv", v1=PRIVATE)
+    release.visibility = "private"
+    release.save()
+    qa, ops = GroupFactory(name="qa"), GroupFactory(name="ops")
+    release.audience.set([qa, ops])
+    member, outsider, publisher, staff = (
+        UserFactory(),
+        UserFactory(),
+        UserFactory(),
+        UserFactory(is_staff=True),
+    )
+    member.groups.add(ops)
+    release.product.publishers.add(publisher)
+    tracker = Tracker(MemorySwarmStore(peer_ttl=100), interval=1800, min_interval=60)
+    tracker.load(load_whitelist())
+    for user, admitted in ((member, True), (outsider, False), (publisher, True), (staff, True)):
+        key = Passkey.for_user(user).key.encode()
+        tracker.load(load_whitelist())
+        answer = failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", key))
+        assert (answer is None) is admitted, user
+    member.groups.remove(ops)
+    tracker.load(load_whitelist())
+    key = Passkey.for_user(member).key.encode()
+    assert failure(tracker.handle_announce(announce_query(PRIVATE), "10.0.0.1", key)) == REFUSED.encode()
 
 
 @pytest.fixture

@@ -74,9 +74,9 @@ def test_it_reads_the_tracked_swarms_at_most_once_per_refresh_interval(
 ):
     settings.FANOUT_TRACKER_WHITELIST_REFRESH = 3600
     publish_release("1.0", v1=V1)
-    # One whitelist read: swarms, private swarms, passkeys and node credentials, in one (nested: a
-    # savepoint) transaction.
-    with django_assert_num_queries(6):
+    # One whitelist read: swarms, private swarms, passkeys with their users' groups and products,
+    # and node credentials, in one (nested: a savepoint) transaction.
+    with django_assert_num_queries(8):
         client.get("/announce?" + announce_query(V1).decode())
         client.get("/announce?" + announce_query(V1).decode())
     publish_release("2.0", v1=info_hash("views-later"))

@@ -1,10 +1,11 @@
-"""`manage.py publish PATH... --product SLUG --version V [--private] [--wait]`."""
+"""`manage.py publish PATH... --product SLUG --version V [--private [--audience GROUP]...] [--wait]`."""
 
 import sys
 import time
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
 from distribution import services
@@ -37,12 +38,27 @@ class Command(BaseCommand):
         parser.add_argument("--product", required=True, help="product slug (created if it does not exist)")
         parser.add_argument("--version", required=True, dest="release_version", help="the release's version")
         parser.add_argument("--notes", default="", help="release notes")
-        parser.add_argument("--private", action="store_true", help="only logged-in users may see it")
+        parser.add_argument(
+            "--private",
+            action="store_true",
+            help="only signed-in users (of the --audience groups) may see it",
+        )
+        parser.add_argument(
+            "--audience",
+            action="append",
+            default=[],
+            metavar="GROUP",
+            help="a group that may see the private release (repeat for several); none: every signed-in user",
+        )
         parser.add_argument("--format", choices=[c for c, _ in Release.TorrentFormat.choices], default=None)
         parser.add_argument("--wait", action="store_true", help="return once it is published and seeded")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
 
     def handle(self, *args, **options):
+        audience = list(Group.objects.filter(name__in=options["audience"]))
+        unknown = set(options["audience"]) - {group.name for group in audience}
+        if unknown:
+            raise CommandError(f"No such group: {', '.join(sorted(unknown))}.")
         try:
             product = services.get_or_create_product(name=options["product"])
             release = services.create_release(
@@ -51,6 +67,7 @@ class Command(BaseCommand):
                 files=services.incoming_files_from_paths(options["paths"]),
                 notes=options["notes"],
                 visibility=Release.Visibility.PRIVATE if options["private"] else Release.Visibility.PUBLIC,
+                audience=audience,
                 torrent_format=options["format"],
             )
         except services.ReleaseRejected as exc:
