@@ -6,6 +6,7 @@ the same way, its .torrent fetched by a signed-in user."""
 import hashlib
 import os
 import time
+import urllib.request
 from pathlib import Path
 
 import libtorrent as lt
@@ -16,12 +17,17 @@ from django.db import connection
 from django.urls import reverse
 
 from bittorrent import bencode
+from distribution.access import regenerate_passkey
 from distribution.models import Passkey, Release
 from harness.libtorrent_peers import add_torrent, client_session
 from harness.loopback import free_port
+from harness.polling import wait_until
 from harness.processes import CELERY, MANAGE
+from harness.rtorrent import rtorrent_downloading
 from tests.conftest import database_url_for_subprocess, subprocess_env
-from tests.factories import UserFactory
+from tests.factories import GroupFactory, UserFactory
+from tests.tracker.conftest import announce_query
+from tracker.engine import REFUSED
 
 RELEASE_SIZE = 5 * 1024 * 1024 + 4321
 E2E_REDIS_DB = 13
@@ -122,12 +128,18 @@ def without_web_seeds(metainfo: bytes) -> bytes:
     return bencode.encode(torrent)
 
 
+def tracker_answer(announce_url: str, passkey: str, info_hash: bytes) -> dict:
+    """What the tracker tells a client announcing ``info_hash`` with ``passkey``."""
+    with urllib.request.urlopen(f"{announce_url}/{passkey}?{announce_query(info_hash).decode()}") as answer:
+        return bencode.decode(answer.read())
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_signed_in_user_downloads_a_private_release_from_the_seeder(
+def test_a_private_release_reaches_its_audience_and_no_one_else(
     tmp_path, service_env, start_process, client, settings
 ):
-    settings.FANOUT_ANNOUNCE_URL = service_env["FANOUT_ANNOUNCE_URL"]
+    settings.FANOUT_ANNOUNCE_URL = announce_url = service_env["FANOUT_ANNOUNCE_URL"]
     payload = os.urandom(RELEASE_SIZE)
     source = tmp_path / "source" / "vault.bin"
     source.parent.mkdir()
@@ -137,31 +149,60 @@ def test_a_signed_in_user_downloads_a_private_release_from_the_seeder(
     worker.wait_for(r"celery@\S+ ready")
     seeder = start_process("seeder", [*MANAGE, "runseeder", "--name", "e2e-private"], service_env)
     seeder.wait_for(r"seeder e2e-private listening on port")
-    # A user who has a passkey already (made when they first open a private release's page or
+    # Users who have a passkey already (made when they first open a private release's page or
     # their passkey page): the trackers learn a new one at their next refresh, and a client
     # refused before then waits out libtorrent's back-off.
-    user = UserFactory()
-    client.force_login(user)
-    assert client.get(reverse("account-passkey")).status_code == 200
+    member, outsider = UserFactory(), UserFactory()
+    member.groups.add(GroupFactory(name="qa"))
+    outsider.groups.add(GroupFactory(name="sales"))
+    outsider_key = Passkey.for_user(outsider).key
+    Passkey.for_user(member)
 
     publish = start_process(
         "publish",
-        [*MANAGE, "publish", str(source), "--product", "vault", "--version", "1.0", "--private", "--wait"]
-        + ["--timeout", "120"],
+        [*MANAGE, "publish", str(source), "--product", "vault", "--version", "1.0", "--private"]
+        + ["--audience", "qa", "--wait", "--timeout", "120"],
         service_env,
     )
     assert publish.wait_for_exit(150) == 0, publish.transcript()
     assert "published and seeding" in publish.transcript()
     release = Release.objects.get(product__slug="vault", version="1.0")
-    assert not release.is_public
+    assert not release.is_public and [group.name for group in release.audience.all()] == ["qa"]
+    info_hash = bytes.fromhex(release.torrent.info_hash_v1)
 
+    client.force_login(outsider)
+    assert client.get(reverse("release-detail", args=[release.pk])).status_code == 404
+    assert client.get(reverse("release-torrent", args=[release.pk])).status_code == 404
+    refused = {b"failure reason": REFUSED.encode()}
+    assert tracker_answer(announce_url, outsider_key, info_hash) == refused
+    assert tracker_answer(announce_url, outsider_key, b"\x01" * 20) == refused
+
+    client.force_login(member)
     response = client.get(reverse("release-torrent", args=[release.pk]))
     assert response.status_code == 200
     metainfo = without_web_seeds(response.content)
-    personal = f"{service_env['FANOUT_ANNOUNCE_URL']}/{Passkey.for_user(user).key}"
-    assert bencode.decode(metainfo)[b"announce"] == personal.encode()
+    member_key = Passkey.for_user(member).key
+    assert bencode.decode(metainfo)[b"announce"] == f"{announce_url}/{member_key}".encode()
 
-    peers_from_tracker = download_through_tracker(metainfo, tmp_path / "download")
+    # From the seeder only, with our libtorrent and with rtorrent.
+    assert download_through_tracker(metainfo, tmp_path / "libtorrent") >= 1
+    assert (tmp_path / "libtorrent" / "vault.bin").read_bytes() == payload
+    torrent_file = tmp_path / "vault.torrent"
+    torrent_file.write_bytes(metainfo)
+    downloaded = tmp_path / "rtorrent" / "downloads" / "vault.bin"
+    with rtorrent_downloading(torrent_file, tmp_path / "rtorrent") as rtorrent:
 
-    assert (tmp_path / "download" / "vault.bin").read_bytes() == payload
-    assert peers_from_tracker >= 1
+        def rtorrent_has_it() -> bool:
+            assert rtorrent.poll() is None, rtorrent.stdout.read().decode(errors="replace")
+            return downloaded.exists() and downloaded.read_bytes() == payload
+
+        wait_until(rtorrent_has_it, timeout=120, what="rtorrent to download the private release")
+
+    # A regenerated passkey: the old one opens nothing from the trackers' next refresh.
+    assert b"peers" in tracker_answer(announce_url, member_key, info_hash)
+    regenerate_passkey(member)
+    wait_until(
+        lambda: tracker_answer(announce_url, member_key, info_hash) == refused,
+        timeout=10,
+        what="the tracker to refuse the old passkey",
+    )
