@@ -1,14 +1,20 @@
 """`make run` on embedded defaults: serves the catalogue, and a second run keeps what was published."""
 
+import http.cookiejar
+import os
 import re
 import signal
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
 
+from bittorrent import bencode
 from harness.loopback import free_port
 from harness.processes import MANAGE, ROOT
 from tests.conftest import subprocess_env
+from tests.test_end_to_end import download_through_tracker, without_web_seeds
 
 
 @pytest.fixture
@@ -80,3 +86,86 @@ def test_it_serves_and_keeps_releases_across_restarts(tmp_path, instance_env, st
     )
     assert users.wait_for_exit(60) == 0
     assert users.output[-1].strip() == "1"
+
+
+class SignedInBrowser:
+    """A user's browser against the instance: cookies, and the CSRF token Django's forms want."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def get(self, path: str) -> bytes:
+        with self.opener.open(self.base_url + path, timeout=30) as response:
+            return response.read()
+
+    def status(self, path: str) -> int:
+        try:
+            with self.opener.open(self.base_url + path, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def post(self, path: str, fields: dict[str, str]) -> bytes:
+        self.get(path)  # sets the CSRF cookie
+        token = next(cookie.value for cookie in self.cookies if cookie.name == "csrftoken")
+        body = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": token}).encode()
+        request = urllib.request.Request(self.base_url + path, data=body, headers={"Referer": self.base_url})
+        with self.opener.open(request, timeout=30) as response:
+            return response.read()
+
+    def sign_in(self, username: str, password: str) -> None:
+        self.post("/accounts/login/", {"username": username, "password": password})
+        assert any(cookie.name == "sessionid" for cookie in self.cookies), f"{username} could not sign in"
+
+
+def manage(start_process, env, *argv: str) -> str:
+    done = start_process(f"manage.py {argv[0]}", [*MANAGE, *argv], env)
+    assert done.wait_for_exit(120) == 0, done.transcript()
+    return "".join(done.output)
+
+
+@pytest.mark.slow
+def test_a_private_release_downloads_through_make_run_for_its_audience_only(
+    tmp_path, instance_env, start_process
+):
+    run, url, _ = start_make_run(start_process, instance_env)
+    manage(
+        start_process,
+        instance_env,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import Group, User\n"
+        "qa = Group.objects.create(name='qa')\n"
+        "for name in ('mia', 'olaf'):\n"
+        "    User.objects.create_user(name, password='pass-' + name)\n"
+        "User.objects.get(username='mia').groups.add(qa)\n",
+    )
+    member, outsider = SignedInBrowser(url), SignedInBrowser(url)
+    member.sign_in("mia", "pass-mia")
+    outsider.sign_in("olaf", "pass-olaf")
+    # Their passkeys exist before the release's first announce (the page makes them).
+    member.get("/account/passkey/")
+    outsider.get("/account/passkey/")
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    source = tmp_path / "vault.bin"
+    source.write_bytes(payload)
+    published = manage(
+        start_process,
+        instance_env,
+        *("publish", str(source), "--product", "vault", "--version", "1.0", "--private", "--audience", "qa"),
+        *("--wait", "--timeout", "90"),
+    )
+    release_path = re.search(r"http://\S+(/releases/\d+/)", published).group(1)
+
+    assert outsider.status(release_path) == 404
+    assert outsider.status(release_path + "torrent") == 404
+    metainfo = member.get(release_path + "torrent")
+    torrent = bencode.decode(metainfo)
+    passkey = torrent[b"announce"].decode().rsplit("/", 1)[1]
+
+    download_through_tracker(without_web_seeds(metainfo), tmp_path / "peers")
+    assert (tmp_path / "peers" / "vault.bin").read_bytes() == payload
+
+    assert passkey not in "".join(run.output), "a passkey reached make run's logs"
