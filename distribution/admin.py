@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from distribution import services
 from distribution.models import (
+    ApiToken,
     NodeCredential,
     Passkey,
     Product,
@@ -182,3 +183,25 @@ class NodeCredentialAdmin(admin.ModelAdmin):
             f"{moved} of {len(queryset)} selected credentials allowed again: restart those nodes.",
             messages.SUCCESS,
         )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Users' API tokens: never the secret (only its hash is stored, and not shown); staff revoke any."""
+
+    list_display = ["name", "user", "prefix", "scope", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "name", "prefix"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "prefix", "scope", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A token is shown once, to whoever makes it: its user on the account page, or `manage.py token`.
+        return False
+
+    @admin.action(description="Revoke: refuse them from their next request")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        moved = sum(token.revoke() for token in queryset)
+        self.message_user(request, f"{moved} of {len(queryset)} selected tokens revoked.", messages.SUCCESS)

@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import Group
 
-from distribution.models import Product, Release
+from distribution.models import ApiToken, Product, Release
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -56,3 +56,10 @@ class ReleaseForm(forms.Form):
         if cleaned.get("audience") and cleaned.get("visibility") != Release.Visibility.PRIVATE:
             self.add_error("audience", "Only a private release has an audience.")
         return cleaned
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What it is for, e.g. the pipeline that uses it.")
+    scope = forms.ChoiceField(
+        choices=ApiToken.Scope.choices, initial=ApiToken.Scope.READ, widget=forms.RadioSelect
+    )

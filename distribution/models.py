@@ -463,3 +463,45 @@ class NodeCredential(models.Model):
         return update_if(
             self, Q(revoked_at__isnull=True), credential_sha256=credential_sha256, issued_at=timezone.now()
         )
+
+
+API_TOKEN_PREFIX = "fo_"  # tells a Fanout token apart in a CI secret store or a leaked log
+
+
+class ApiToken(models.Model):
+    """What a machine (a CI pipeline, a fleet's ``fanout get``) sends as ``Authorization: Bearer <token>``.
+
+    Kept as its SHA-256 and a short prefix to recognise it by; the clear token is
+    shown once, when it is made (distribution.api_tokens.issue_api_token).
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read: browse and download what its user may see"
+        PUBLISH = "publish", "Publish: also create, upload, publish and retire its user's releases"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. the pipeline that uses it.")
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
+    token_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def may_write(self) -> bool:
+        return self.scope == self.Scope.PUBLISH
+
+    def revoke(self) -> bool:
+        """Refuse the token from its next request on; False if it already was."""
+        return update_if(self, Q(revoked_at__isnull=True), revoked_at=timezone.now())

@@ -33,4 +33,6 @@ urlpatterns = [
     path("uploads/<uuid:upload_id>", tus.upload, name="tus-upload"),
     path("my/releases/", catalogue.publisher_releases, name="publisher-releases"),
     path("account/passkey/", account.passkey_page, name="account-passkey"),
+    path("account/tokens/", account.tokens_page, name="account-tokens"),
+    path("account/tokens/<int:token_id>/revoke", account.revoke_token, name="account-token-revoke"),
 ]

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from distribution import services, uploads
+from distribution.api_tokens import bearer_token
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,termination,expiration"
@@ -53,6 +54,8 @@ def _refuse(exc: uploads.UploadError) -> HttpResponse:
 def _check_request(request: HttpRequest) -> HttpResponse | None:
     if request.method == "OPTIONS":
         return _options()
+    if not request.user.is_authenticated and bearer_token(request):
+        return _answer(401, "The API token is unknown or revoked.", WWW_Authenticate='Bearer realm="fanout"')
     if not request.user.is_authenticated or not services.is_publisher(request.user):
         return _answer(403, "Log in as a publisher to upload.")
     if request.headers.get("Tus-Resumable") != TUS_VERSION:
