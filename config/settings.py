@@ -185,6 +185,7 @@ STATICFILES_DIRS = [
     ("vendor/tus", NODE_MODULES / "tus-js-client" / "dist"),
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/chart", NODE_MODULES / "chart.js" / "dist"),
+    ("vendor/swagger-ui", NODE_MODULES / "swagger-ui-dist"),
 ]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STORAGES = {
@@ -257,9 +258,15 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fanout API",
-    "DESCRIPTION": "Read-only catalogue of releases distributed over BitTorrent.",
+    "DESCRIPTION": (
+        "Releases distributed over BitTorrent: the catalogue, and publishing from scripts and CI. "
+        "Authenticate with `Authorization: Bearer <token>` (an API token from /account/tokens/)."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ draws the schema with Swagger UI from npm (package-lock.json), not from a CDN.
+    "SWAGGER_UI_DIST": f"/{STATIC_URL}vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL}vendor/swagger-ui/favicon-32x32.png",
 }
 
 LOGGING = {

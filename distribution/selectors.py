@@ -75,6 +75,21 @@ def visible_releases(user) -> QuerySet[Release]:
     )
 
 
+def releases_to_look_up(user) -> QuerySet[Release]:
+    """The releases a caller may look at one by one, with their swarm figures: those the catalogue
+    shows them, and every release of the products they publish, in any state."""
+    if user.is_authenticated and user.is_active and user.is_staff:
+        releases = Release.objects.all()
+    else:
+        condition = Q(pk__in=visible_releases(user).values("pk"))
+        if user.is_authenticated and user.is_active:
+            condition |= Exists(
+                Product.publishers.through.objects.filter(product_id=OuterRef("product_id"), user=user)
+            )
+        releases = Release.objects.filter(condition)
+    return with_swarm_figures(releases.select_related("product")).prefetch_related("tags")
+
+
 class CatalogueSort:
     NEWEST = "newest"
     DOWNLOADS = "downloads"

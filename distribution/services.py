@@ -26,7 +26,7 @@ from django.utils.text import slugify
 from bittorrent import torrents
 from bittorrent.hashing import known_hashes
 from distribution import uploads
-from distribution.models import Product, Release, ReleaseFile, Torrent
+from distribution.models import Product, Release, ReleaseFile, Tag, Torrent
 from distribution.release_paths import check_no_collisions, clean_relative_path, clean_version
 
 logger = logging.getLogger(__name__)
@@ -443,6 +443,28 @@ def _hash_and_build(release: Release, files: list[ReleaseFile]) -> tuple[torrent
         raise BuildFailed(f"Reading the files failed: {exc.strerror or exc}.") from None
     digests = [computed.get(f.pk, f.sha256) for f in files]
     return built, digests
+
+
+def tags_named(names: Iterable[str]) -> list[Tag]:
+    """The tags of these names, made if new (their slug from the name)."""
+    tags = []
+    for name in dict.fromkeys(name.strip() for name in names if name.strip()):
+        slug = slugify(name)
+        if not slug:
+            raise ReleaseRejected(f"{name!r} is not a usable tag.")
+        tags.append(Tag.objects.get_or_create(slug=slug, defaults={"name": name})[0])
+    return tags
+
+
+def update_release_details(
+    *, release: Release, notes: str | None = None, tags: list[Tag] | None = None
+) -> None:
+    """Change what a release says about itself: its notes, its tags (either may be left as is)."""
+    if notes is not None:
+        Release.objects.filter(pk=release.pk).update(notes=notes)
+        release.notes = notes
+    if tags is not None:
+        release.tags.set(tags)
 
 
 def retry_build(*, release: Release) -> None:

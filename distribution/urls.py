@@ -1,5 +1,5 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from distribution.views import account, api, catalogue, feeds, publishing, statistics, tus
@@ -24,6 +24,7 @@ urlpatterns = [
     path("feeds/<slug:product_slug>/", feeds.ReleasesFeed(), name="feed-product-rss"),
     path("feeds/<slug:product_slug>/atom/", feeds.AtomReleasesFeed(), name="feed-product-atom"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(api_router.urls)),
     path("publish/", catalogue.release_create, name="release-create"),
     path("publish/start", publishing.release_start, name="release-start"),

@@ -1,18 +1,30 @@
-"""The read-only REST API: products and the catalogue's releases, with the catalogue's visibility.
+"""The REST API: the catalogue's products and releases, with the catalogue's visibility,
+and publishing (declare a release, upload its files with tus, build, retry, retire,
+notes and tags, statistics) with the same services as the pages and the command.
 
-Anonymous callers see public releases; a session (or whatever authentication
-the settings add) also sees private ones, exactly as the catalogue does. The
-OpenAPI schema is at /api/schema/.
+Callers authenticate with an API token (``Authorization: Bearer``) or a session.
+Anonymous callers see public releases; a signed-in one sees what the catalogue
+shows them, and their products' releases in every state. The OpenAPI schema is
+at /api/schema/, browsable at /api/docs/.
 """
 
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
 
-from distribution import selectors
+from bittorrent.torrents import TorrentFile
+from distribution import selectors, services
 from distribution.models import Product, Release, ReleaseFile
+from distribution.statistics import DAY_ROW_COUNTERS, date_range, release_statistics
+from distribution.views.publishing import MAX_DECLARED_FILES, managed_release, release_state
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -59,20 +71,124 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
 class ReleaseDetailSerializer(ReleaseSerializer):
     notes = serializers.CharField(help_text="Markdown.")
+    status = serializers.ChoiceField(choices=Release.Status.choices)
+    build_percent = serializers.IntegerField(help_text="How much of the torrent is built, while processing.")
+    failure_reason = serializers.CharField(help_text="Why the build failed, when it did.")
     files = ReleaseFileSerializer(many=True)
-    info_hash_v1 = serializers.CharField(source="torrent.info_hash_v1", allow_null=True)
-    info_hash_v2 = serializers.CharField(source="torrent.info_hash_v2", allow_null=True)
-    magnet_uri = serializers.CharField(source="torrent.magnet_uri")
+    info_hash_v1 = serializers.SerializerMethodField()
+    info_hash_v2 = serializers.SerializerMethodField()
+    magnet_uri = serializers.SerializerMethodField()
 
     class Meta(ReleaseSerializer.Meta):
         fields = [
             *ReleaseSerializer.Meta.fields,
             "notes",
+            "status",
+            "build_percent",
+            "failure_reason",
             "files",
             "info_hash_v1",
             "info_hash_v2",
             "magnet_uri",
         ]
+
+    def _torrent(self, release: Release):
+        return getattr(release, "torrent", None)
+
+    def get_info_hash_v1(self, release: Release) -> str | None:
+        torrent = self._torrent(release)
+        return torrent.info_hash_v1 if torrent else None
+
+    def get_info_hash_v2(self, release: Release) -> str | None:
+        torrent = self._torrent(release)
+        return torrent.info_hash_v2 if torrent else None
+
+    def get_magnet_uri(self, release: Release) -> str | None:
+        """The public magnet; a private release's personal one is at /releases/<id>/magnet."""
+        torrent = self._torrent(release)
+        return torrent.magnet_uri if torrent and release.is_public else None
+
+
+class DeclaredFileSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Relative path inside the release, with / separators.")
+    size = serializers.IntegerField(min_value=0, help_text="Bytes.")
+
+
+class ReleaseCreateSerializer(serializers.Serializer):
+    product = serializers.CharField(
+        max_length=200, help_text="A product's slug, or the name of a new product (which you then publish)."
+    )
+    version = serializers.CharField(max_length=100)
+    visibility = serializers.ChoiceField(
+        choices=Release.Visibility.choices, default=Release.Visibility.PUBLIC
+    )
+    audience = serializers.ListField(
+        child=serializers.CharField(), default=list, help_text="Group names that may see a private release."
+    )
+    notes = serializers.CharField(allow_blank=True, default="", help_text="Markdown.")
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), default=list)
+    torrent_format = serializers.ChoiceField(choices=Release.TorrentFormat.choices, required=False)
+    files = DeclaredFileSerializer(many=True, allow_empty=False, max_length=MAX_DECLARED_FILES)
+
+    def validate_audience(self, names: list[str]) -> list[Group]:
+        groups = list(Group.objects.filter(name__in=names))
+        unknown = set(names) - {group.name for group in groups}
+        if unknown:
+            raise serializers.ValidationError(f"No such group: {', '.join(sorted(unknown))}.")
+        return groups
+
+
+class ReleaseUpdateSerializer(serializers.Serializer):
+    notes = serializers.CharField(allow_blank=True, required=False, help_text="Markdown.")
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+
+
+class UploadStateSerializer(serializers.Serializer):
+    size = serializers.IntegerField()
+    offset = serializers.IntegerField(help_text="Bytes the server has; a tus upload resumes from here.")
+    complete = serializers.BooleanField()
+
+
+class ReleaseUploadsSerializer(serializers.Serializer):
+    release_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Release.Status.choices)
+    release_url = serializers.CharField(help_text="The release's page.")
+    upload_url = serializers.CharField(
+        help_text="The tus 1.0 endpoint: metadata `release` and `relativePath`."
+    )
+    complete_url = serializers.CharField(help_text="POST here once every file is sent: the build starts.")
+    files = serializers.DictField(child=UploadStateSerializer(), help_text="By path.")
+
+
+class StatisticsDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    completed = serializers.IntegerField()
+    torrent_fetches = serializers.IntegerField()
+    magnet_fetches = serializers.IntegerField()
+    http_requests = serializers.IntegerField()
+    http_bytes = serializers.IntegerField()
+    origin_bytes = serializers.IntegerField()
+    reported_downloaded_bytes = serializers.IntegerField()
+    origin_sent_bytes = serializers.IntegerField()
+    offload_ratio = serializers.FloatField(allow_null=True)
+
+
+class StatisticsSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    days = StatisticsDaySerializer(many=True)
+
+
+class Rejected(exceptions.APIException):
+    """What the publishing services refused, and why, in DRF's shape: ``{"detail": "..."}``."""
+
+    status_code = 400
+    default_code = "rejected"
+
+
+class Conflict(Rejected):
+    status_code = 409
+    default_code = "conflict"
 
 
 class CataloguePagination(PageNumberPagination):
@@ -88,29 +204,161 @@ class CataloguePagination(PageNumberPagination):
             OpenApiParameter("product", str, description="A product's slug."),
             OpenApiParameter("tag", str, description="A tag's slug."),
             OpenApiParameter("sort", str, enum=[value for value, _ in selectors.CatalogueSort.CHOICES]),
+            OpenApiParameter("info_hash", str, description="A v1 (40 hex) or v2 (64 hex) info-hash."),
         ]
-    )
+    ),
+    create=extend_schema(request=ReleaseCreateSerializer, responses={201: ReleaseUploadsSerializer}),
+    partial_update=extend_schema(request=ReleaseUpdateSerializer, responses=ReleaseDetailSerializer),
 )
-class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
-    """Published releases the caller may see, as the catalogue lists them."""
+class ReleaseViewSet(
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    GenericViewSet,
+):
+    """Published releases the caller may see, as the catalogue lists them; and publishing.
+
+    A publisher declares a release and its files (POST), sends each file to the
+    tus endpoint, then asks for the build (finish); the release is published when
+    its torrent is built. The product's publishers and staff see its releases in
+    every state here.
+    """
 
     pagination_class = CataloguePagination
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         params = self.request.query_params
-        releases = selectors.catalogue_releases(
-            self.request.user,
-            query=params.get("q", "").strip() if self.action == "list" else "",
-            product=params.get("product", "") if self.action == "list" else "",
-            tag=params.get("tag", "") if self.action == "list" else "",
-            sort=params.get("sort", "") if self.action == "list" else "",
+        if self.action == "list":
+            releases = selectors.catalogue_releases(
+                self.request.user,
+                query=params.get("q", "").strip(),
+                product=params.get("product", ""),
+                tag=params.get("tag", ""),
+                sort=params.get("sort", ""),
+            )
+            info_hash = params.get("info_hash", "").strip().lower()
+            if info_hash:
+                releases = releases.filter(
+                    Q(torrent__info_hash_v1=info_hash) | Q(torrent__info_hash_v2=info_hash)
+                )
+            return releases.filter(torrent__isnull=False)
+        return (
+            selectors.releases_to_look_up(self.request.user)
+            .select_related("torrent")
+            .prefetch_related("files")
         )
-        if self.action == "retrieve":
-            releases = releases.select_related("torrent").prefetch_related("files")
-        return releases.filter(torrent__isnull=False)
 
     def get_serializer_class(self):
-        return ReleaseDetailSerializer if self.action == "retrieve" else ReleaseSerializer
+        if self.action == "create":
+            return ReleaseCreateSerializer
+        if self.action == "partial_update":
+            return ReleaseUpdateSerializer
+        return ReleaseDetailSerializer if self.action != "list" else ReleaseSerializer
+
+    def _managed(self, pk) -> Release:
+        return managed_release(self.request._request, int(pk))
+
+    def _detail(self, release: Release, status: int = 200) -> Response:
+        release = self.get_queryset().get(pk=release.pk)
+        return Response(ReleaseDetailSerializer(release, context=self.get_serializer_context()).data, status)
+
+    def create(self, request, *args, **kwargs):
+        if not services.is_publisher(request.user):
+            raise exceptions.PermissionDenied("Only publishers can publish.")
+        declared = ReleaseCreateSerializer(data=request.data)
+        declared.is_valid(raise_exception=True)
+        data = declared.validated_data
+        try:
+            product = services.publishable_product(
+                product=Product.objects.filter(slug=data["product"]).first(),
+                new_name=data["product"],
+                user=request.user,
+            )
+            with transaction.atomic():
+                release = services.start_release(
+                    product=product,
+                    version=data["version"],
+                    notes=data["notes"],
+                    visibility=data["visibility"],
+                    audience=data["audience"],
+                    torrent_format=data.get("torrent_format"),
+                    files=[TorrentFile(path=f["path"], size=f["size"]) for f in data["files"]],
+                    created_by=request.user,
+                )
+                if data["tags"]:
+                    services.update_release_details(release=release, tags=services.tags_named(data["tags"]))
+        except services.ReleaseRejected as exc:
+            raise Rejected(str(exc)) from None
+        state = release_state(release)
+        state["complete_url"] = reverse("api-release-finish", args=[release.pk])
+        state["release_url"] = settings.FANOUT_PUBLIC_URL + state["release_url"]
+        return Response(ReleaseUploadsSerializer(state).data, status=201)
+
+    def update(self, request, *args, **kwargs):
+        if not kwargs.get("partial"):
+            raise exceptions.MethodNotAllowed("PUT")
+        release = self._managed(kwargs["pk"])
+        changes = ReleaseUpdateSerializer(data=request.data)
+        changes.is_valid(raise_exception=True)
+        try:
+            tags = changes.validated_data.get("tags")
+            services.update_release_details(
+                release=release,
+                notes=changes.validated_data.get("notes"),
+                tags=None if tags is None else services.tags_named(tags),
+            )
+        except services.ReleaseRejected as exc:
+            raise Rejected(str(exc)) from None
+        return self._detail(release)
+
+    def _transition(self, pk, service, status: int = 200) -> Response:
+        release = self._managed(pk)
+        try:
+            service(release=release)
+        except services.ReleaseRejected as exc:
+            raise Conflict(str(exc)) from None
+        return self._detail(release, status)
+
+    @extend_schema(request=None, responses={202: ReleaseDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def finish(self, request, pk=None) -> Response:
+        """Every file is sent: build the torrent (the release is published once it is built)."""
+        return self._transition(pk, services.finish_uploading, 202)
+
+    @extend_schema(request=None, responses=ReleaseDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None) -> Response:
+        """Build a failed release's torrent again."""
+        return self._transition(pk, services.retry_build, 202)
+
+    @extend_schema(request=None, responses=ReleaseDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def retire(self, request, pk=None) -> Response:
+        """Stop tracking and seeding a published release."""
+        return self._transition(pk, services.retire_release)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", str, description="ISO date"), OpenApiParameter("to", str)],
+        responses=StatisticsSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None) -> Response:
+        """Per-day statistics of the release, for its product's publishers and staff."""
+        release = self._managed(pk)
+        start, end = date_range(request.query_params.get("from"), request.query_params.get("to"))
+        statistics = release_statistics(release, start, end)
+        days = [
+            {
+                "day": row.day,
+                **{name: getattr(row, name) for name in DAY_ROW_COUNTERS},
+                "origin_sent_bytes": row.origin_sent_bytes,
+                "offload_ratio": row.offload_ratio,
+            }
+            for row in statistics.days
+        ]
+        return Response(StatisticsSerializer({"start": start, "end": end, "days": days}).data)
 
 
 class ProductViewSet(viewsets.ReadOnlyModelViewSet):

@@ -8,6 +8,7 @@ each file with tus (distribution.views.tus) and finally asks for the build.
 import json
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -38,6 +39,20 @@ def _declared_files(raw: str) -> list[TorrentFile]:
         raise services.ReleaseRejected(
             f"The file list must be JSON: [{{'path': ..., 'size': ...}}], at most {MAX_DECLARED_FILES}."
         ) from None
+
+
+def managed_release(request: HttpRequest, release_id: int) -> Release:
+    """The release, for its product's publishers and staff.
+
+    Whoever may not even see it is told it does not exist, as its page tells
+    them: a 403 would say that a private release is there.
+    """
+    release = get_object_or_404(Release.objects.select_related("product"), pk=release_id)
+    if not release.product.can_publish(request.user):
+        if not selectors.can_view_release(request.user, release):
+            raise Http404("No such release.")
+        raise PermissionDenied("You do not publish this product.")
+    return release
 
 
 def release_state(release: Release) -> dict:
@@ -92,9 +107,7 @@ def release_start(request: HttpRequest) -> JsonResponse:
 @require_POST
 @login_required
 def release_uploaded(request: HttpRequest, release_id: int) -> JsonResponse:
-    release = get_object_or_404(Release.objects.select_related("product"), pk=release_id)
-    if not release.product.can_publish(request.user):
-        return _error("You do not publish this product.", 403)
+    release = managed_release(request, release_id)
     try:
         services.finish_uploading(release=release)
     except services.ReleaseRejected as exc:
