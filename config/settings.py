@@ -66,6 +66,8 @@ FANOUT_SEEDER_POLICY = env_choice(
 )
 FANOUT_SEEDER_COPIES = env_int("FANOUT_SEEDER_COPIES", 0, minimum=0)
 FANOUT_SEEDER_DEMAND_INTERVAL = env_int("FANOUT_SEEDER_DEMAND_INTERVAL", 30, minimum=1)
+# Seconds between a node's questions to the tracker about whom its private releases may serve.
+FANOUT_SEEDER_ALLOW_LIST_INTERVAL = env_int("FANOUT_SEEDER_ALLOW_LIST_INTERVAL", 2, minimum=1)
 # Web seeds through a web server: the prefix of its internal location (e.g. /protected/), or unset.
 FANOUT_X_ACCEL_REDIRECT = env_optional_str("FANOUT_X_ACCEL_REDIRECT")
 # /metrics answers a scraper that sends "Authorization: Bearer <this>" (and staff sessions).
@@ -224,6 +226,11 @@ else:
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Stopping (SIGTERM, with REMAP_SIGTERM=SIGQUIT as `make run` and compose start the worker):
+# running tasks get this many seconds to finish, then go back to the queue (acks late) for
+# another worker; builds start over cleanly. Beat wakes every second, so it stops at once too.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 3.0
+CELERY_BEAT_MAX_LOOP_INTERVAL = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
@@ -264,15 +271,27 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "distribution.openapi.add_error_answers",
+    ],
     # /api/docs/ draws the schema with Swagger UI from npm (package-lock.json), not from a CDN.
     "SWAGGER_UI_DIST": f"/{STATIC_URL}vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL}vendor/swagger-ui/favicon-32x32.png",
 }
 
+# Every record is written by the one handler, whose filter redacts the passkeys and node
+# credentials in request paths (config/log_redaction.py). Django's own handlers for the
+# "django" and "django.server" loggers, which write "Not Found: <path>" and request lines
+# past that filter, are replaced by it: naming a logger here drops its handlers.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_credentials": {"()": "config.log_redaction.RedactCredentials"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_credentials"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django": {"propagate": True}, "django.server": {"propagate": True}},
 }

@@ -18,7 +18,6 @@ from django.urls import reverse
 from bittorrent import bencode
 from distribution.models import NODE_CREDENTIAL_BYTES, NodeCredential, Passkey, Release
 
-
 # Who may see a private release, as keys the tracker compares without the database: a user
 # may when the keys that open the release and the keys the user holds meet. The same rule
 # as selectors.visible_releases and selectors.can_view_release, which ask the database.
@@ -92,7 +91,7 @@ def personal_web_seed_url(release: Release, passkey: str) -> str:
 
 
 def passkey_holder(key: str) -> AbstractBaseUser | None:
-    """The active user whose passkey is ``key``; None for a key that is unknown, replaced or an inactive user's."""
+    """The active user whose passkey is ``key``; None for an unknown or replaced key or an inactive user."""
     passkey = Passkey.objects.select_related("user").filter(key=key, user__is_active=True).first()
     return None if passkey is None else passkey.user
 

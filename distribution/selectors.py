@@ -90,6 +90,12 @@ def releases_to_look_up(user) -> QuerySet[Release]:
     return with_swarm_figures(releases.select_related("product")).prefetch_related("tags")
 
 
+def catalogue_filter(params, name: str) -> str:
+    """A catalogue filter as a caller typed it, trimmed and without NUL characters, which no
+    database text can hold (PostgreSQL refuses them in a query)."""
+    return params.get(name, "").replace("\x00", "").strip()
+
+
 class CatalogueSort:
     NEWEST = "newest"
     DOWNLOADS = "downloads"

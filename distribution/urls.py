@@ -16,6 +16,16 @@ urlpatterns = [
     path("releases/<int:release_id>/magnet", catalogue.release_magnet, name="release-magnet"),
     path("releases/<int:release_id>/files/", catalogue.release_webseed, name="release-webseed-root"),
     path("releases/<int:release_id>/files/<path:path>", catalogue.release_webseed, name="release-webseed"),
+    path(
+        "releases/<int:release_id>/webseed/<str:passkey>/",
+        catalogue.release_personal_webseed,
+        name="release-personal-webseed-root",
+    ),
+    path(
+        "releases/<int:release_id>/webseed/<str:passkey>/<path:path>",
+        catalogue.release_personal_webseed,
+        name="release-personal-webseed",
+    ),
     path("releases/<int:release_id>/retry", catalogue.release_retry, name="release-retry"),
     path("releases/<int:release_id>/retire", catalogue.release_retire, name="release-retire"),
     path("releases/<int:release_id>/stats", statistics.release_stats, name="release-stats"),

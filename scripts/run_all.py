@@ -5,19 +5,39 @@ the database's migrations and the admin login (printed). Then web (gunicorn),
 Celery worker with embedded beat, tracker and seeder, each a child process
 whose output is prefixed with its name; Ctrl-C stops them all. If one exits,
 the others are stopped too, so a broken component is never hidden.
+
+Stopping sends each process SIGTERM, which each answers by stopping its own
+children (gunicorn's workers, Celery's pool); only one still running after
+STOP_GRACE_SECONDS is killed, with its whole process group. Should this
+supervisor die without stopping them (SIGKILL), the kernel sends each child
+SIGTERM (Linux's parent-death signal), and this process gets it in turn when
+`make` dies: nothing is left running.
 """
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
 STOP_GRACE_SECONDS = 10
+_PR_SET_PDEATHSIG = 1
+
+
+def term_when_parent_dies() -> None:
+    """Ask Linux for SIGTERM when the parent process dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request: act on it now
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def prepare() -> int:
@@ -35,6 +55,11 @@ def prepare() -> int:
     return 0
 
 
+# The Celery worker hands its running tasks back on SIGTERM, after a few seconds to finish them
+# (CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT), rather than waiting for a build however long it takes.
+CHILD_ENVIRONMENT = {"worker": {"REMAP_SIGTERM": "SIGQUIT"}}
+
+
 def commands() -> dict[str, list[str]]:
     web_port = os.environ.get("WEB_PORT", "8000")
     return {
@@ -49,8 +74,14 @@ def commands() -> dict[str, list[str]]:
             "4",
             "--timeout",
             "600",
+            # On SIGTERM, requests in flight get this long (a tus upload resumes where it stopped).
+            "--graceful-timeout",
+            "5",
             "--access-logfile",
             "-",
+            # Its access and error logs write request paths, which carry passkeys.
+            "--logger-class",
+            "config.gunicorn_logging.RedactingLogger",
         ],
         "worker": [
             str(BIN / "celery"),
@@ -78,16 +109,6 @@ def pump(name: str, process: subprocess.Popen) -> None:
 
 def main() -> int:
     os.chdir(ROOT)
-    prepared = prepare()
-    if prepared != 0:
-        return prepared
-    processes: dict[str, subprocess.Popen] = {}
-    for name, argv in commands().items():
-        processes[name] = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-        )
-        threading.Thread(target=pump, args=(name, processes[name]), daemon=True).start()
-
     stopping = threading.Event()
 
     def request_stop(_signum, _frame) -> None:
@@ -95,6 +116,26 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    term_when_parent_dies()
+    prepared = prepare()
+    if prepared != 0:
+        return prepared
+    # Every child is started before any thread is: a preexec_fn is safe only without threads.
+    processes = {
+        name: subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env=dict(os.environ, **CHILD_ENVIRONMENT.get(name, {})),
+            preexec_fn=term_when_parent_dies,
+        )
+        for name, argv in commands().items()
+        if not stopping.is_set()
+    }
+    for name, process in processes.items():
+        threading.Thread(target=pump, args=(name, process), daemon=True).start()
 
     exited = None
     while not stopping.is_set():
@@ -111,10 +152,11 @@ def main() -> int:
         print("stopping Fanout", flush=True)
     for process in processes.values():
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
     for name, process in processes.items():
         try:
-            process.wait(STOP_GRACE_SECONDS)
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             print(f"{name} did not stop in {STOP_GRACE_SECONDS} s; killing it", flush=True)
             os.killpg(process.pid, signal.SIGKILL)

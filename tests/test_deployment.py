@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 from django.core.management import get_commands
+from gunicorn.config import Config
 
 from config.environment import READ_NAMES
+from config.gunicorn_logging import RedactingLogger
+from scripts import run_all
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -43,8 +46,12 @@ def test_it_starts_each_service_with_a_command_that_exists(name):
 
 @pytest.mark.parametrize("name", sorted(FANOUT_SERVICES))
 def test_it_sets_only_variables_the_settings_read(name):
-    unknown = set(FANOUT_SERVICES[name]["environment"]) - READ_NAMES
+    # Besides the settings' own, those `make run` gives the program too (Celery's REMAP_SIGTERM).
+    for_the_program = run_all.CHILD_ENVIRONMENT.get(name, {})
+    unknown = set(FANOUT_SERVICES[name]["environment"]) - READ_NAMES - set(for_the_program)
     assert not unknown, f"{name} sets variables nothing reads: {sorted(unknown)}"
+    for variable, value in for_the_program.items():
+        assert FANOUT_SERVICES[name]["environment"].get(variable) == value, (name, variable)
 
 
 def test_it_gives_the_tracker_and_seeder_the_ports_it_publishes():
@@ -73,3 +80,13 @@ def test_it_serves_release_files_through_the_web_server_with_range_support():
     assert mounted_at == web_env["FANOUT_DATA_DIR"]
     assert f"location {prefix} {{\n        internal;\n" in config
     assert f"alias {mounted_at.rstrip('/')}/;" in config
+
+
+def test_the_web_server_and_its_front_keep_passkeys_out_of_their_logs():
+    # Their logs hold request paths: /announce/<passkey>, /releases/<id>/webseed/<passkey>/...
+    for argv in (shlex.split(FANOUT_SERVICES["web"]["command"]), run_all.commands()["web"]):
+        gunicorn = Config()
+        gunicorn.set("logger_class", argv[argv.index("--logger-class") + 1])
+        assert gunicorn.logger_class is RedactingLogger
+    config = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "access_log /var/log/nginx/access.log fanout_redacted;" in config

@@ -7,22 +7,23 @@ import signal
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from bittorrent import bencode
 from harness.loopback import free_port
+from harness.polling import wait_until
 from harness.processes import MANAGE, ROOT
 from tests.conftest import subprocess_env
 from tests.test_end_to_end import download_through_tracker, without_web_seeds
 
 
-@pytest.fixture
-def instance_env(tmp_path):
-    web_port = free_port()
+def make_run_env(data_dir, **overrides: str) -> dict[str, str]:
+    """The environment of a `make run` instance in ``data_dir`` on free ports."""
     env = subprocess_env(
-        FANOUT_DATA_DIR=str(tmp_path / "data"),
-        WEB_PORT=str(web_port),
+        FANOUT_DATA_DIR=str(data_dir),
+        WEB_PORT=str(free_port()),
         TRACKER_PORT=str(free_port()),
         SEEDER_PORT=str(free_port()),
         FANOUT_TRACKER_WHITELIST_REFRESH="1",
@@ -30,7 +31,13 @@ def instance_env(tmp_path):
     # The embedded defaults: no database server, no Redis, the secret key kept in the data directory.
     for name in ("DATABASE_URL", "REDIS_URL", "FANOUT_PUBLIC_URL", "FANOUT_ANNOUNCE_URL", "SECRET_KEY"):
         env.pop(name, None)
+    env.update(overrides)
     return env
+
+
+@pytest.fixture
+def instance_env(tmp_path):
+    return make_run_env(tmp_path / "data")
 
 
 def start_make_run(start_process, env):
@@ -169,3 +176,57 @@ def test_a_private_release_downloads_through_make_run_for_its_audience_only(
     assert (tmp_path / "peers" / "vault.bin").read_bytes() == payload
 
     assert passkey not in "".join(run.output), "a passkey reached make run's logs"
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process it started, and they started, as /proc shows them now."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found += descendants(int(child))
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_within_10_s_with_no_error_line(instance_env, start_process):
+    run, _, _ = start_make_run(start_process, instance_env)
+    processes = descendants(run.process.pid)
+    # make, the supervisor, gunicorn and its 2 workers, Celery with its beat and pool, tracker, seeder
+    assert len(processes) >= 9, [command_line(pid) for pid in processes]
+
+    run.stop(signal.SIGINT, timeout=10)
+
+    assert not [command_line(pid) for pid in processes if running(pid)]
+    stopping = run.transcript().partition("stopping Fanout")[2]
+    assert stopping, run.transcript()
+    assert not re.search(r"ERROR|Error|Traceback|did not stop|killing", stopping), stopping
+
+
+@pytest.mark.slow
+def test_a_supervisor_killed_outright_leaves_no_process_behind(instance_env, start_process):
+    run, _, _ = start_make_run(start_process, instance_env)
+    processes = descendants(run.process.pid)
+    (supervisor,) = [pid for pid in processes if "scripts/run_all.py" in command_line(pid)]
+
+    os.kill(supervisor, signal.SIGKILL)
+
+    wait_until(
+        lambda: not any(running(pid) for pid in processes),
+        timeout=10,
+        what="every process of make run to exit after its supervisor was killed",
+    )

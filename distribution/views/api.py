@@ -17,6 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
@@ -110,7 +111,9 @@ class ReleaseDetailSerializer(ReleaseSerializer):
 
 
 class DeclaredFileSerializer(serializers.Serializer):
-    path = serializers.CharField(help_text="Relative path inside the release, with / separators.")
+    path = serializers.CharField(
+        min_length=1, help_text="Relative path inside the release, with / separators."
+    )
     size = serializers.IntegerField(min_value=0, help_text="Bytes.")
 
 
@@ -179,6 +182,9 @@ class StatisticsSerializer(serializers.Serializer):
     days = StatisticsDaySerializer(many=True)
 
 
+RELEASE_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="A release's id.")
+
+
 class Rejected(exceptions.APIException):
     """What the publishing services refused, and why, in DRF's shape: ``{"detail": "..."}``."""
 
@@ -196,6 +202,33 @@ class CataloguePagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_size(self, request) -> int:
+        """``page_size`` from 1 to ``max_page_size``; anything else is refused, not silently replaced."""
+        asked = request.query_params.getlist(self.page_size_query_param)
+        if not asked:
+            return self.page_size
+        if len(asked) > 1 or not asked[0].isdigit() or not 1 <= int(asked[0]) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(asked[0])
+
+    def get_page_number(self, request, paginator) -> str:
+        """``page`` from 1 on (an empty or malformed one is refused, not read as the first)."""
+        asked = request.query_params.getlist(self.page_query_param)
+        if asked and (len(asked) > 1 or not asked[0].isdigit() or int(asked[0]) < 1):
+            raise exceptions.ValidationError({self.page_query_param: ["A whole number from 1."]})
+        return super().get_page_number(request, paginator)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
 
 @extend_schema_view(
     list=extend_schema(
@@ -208,7 +241,10 @@ class CataloguePagination(PageNumberPagination):
         ]
     ),
     create=extend_schema(request=ReleaseCreateSerializer, responses={201: ReleaseUploadsSerializer}),
-    partial_update=extend_schema(request=ReleaseUpdateSerializer, responses=ReleaseDetailSerializer),
+    retrieve=extend_schema(parameters=[RELEASE_ID]),
+    partial_update=extend_schema(
+        parameters=[RELEASE_ID], request=ReleaseUpdateSerializer, responses=ReleaseDetailSerializer
+    ),
 )
 class ReleaseViewSet(
     mixins.CreateModelMixin,
@@ -227,18 +263,24 @@ class ReleaseViewSet(
 
     pagination_class = CataloguePagination
     http_method_names = ["get", "post", "patch", "head", "options"]
+    lookup_value_regex = r"\d+"
+    parser_classes = [JSONParser]
 
     def get_queryset(self):
         params = self.request.query_params
         if self.action == "list":
+            if "sort" in params and params["sort"] not in (
+                value for value, _ in selectors.CatalogueSort.CHOICES
+            ):
+                raise exceptions.ValidationError({"sort": ["Not one of the sorts the schema lists."]})
             releases = selectors.catalogue_releases(
                 self.request.user,
-                query=params.get("q", "").strip(),
-                product=params.get("product", ""),
-                tag=params.get("tag", ""),
-                sort=params.get("sort", ""),
+                query=selectors.catalogue_filter(params, "q"),
+                product=selectors.catalogue_filter(params, "product"),
+                tag=selectors.catalogue_filter(params, "tag"),
+                sort=selectors.catalogue_filter(params, "sort"),
             )
-            info_hash = params.get("info_hash", "").strip().lower()
+            info_hash = selectors.catalogue_filter(params, "info_hash").lower()
             if info_hash:
                 releases = releases.filter(
                     Q(torrent__info_hash_v1=info_hash) | Q(torrent__info_hash_v2=info_hash)
@@ -321,26 +363,30 @@ class ReleaseViewSet(
             raise Conflict(str(exc)) from None
         return self._detail(release, status)
 
-    @extend_schema(request=None, responses={202: ReleaseDetailSerializer})
+    @extend_schema(parameters=[RELEASE_ID], request=None, responses={202: ReleaseDetailSerializer})
     @action(detail=True, methods=["post"])
     def finish(self, request, pk=None) -> Response:
         """Every file is sent: build the torrent (the release is published once it is built)."""
         return self._transition(pk, services.finish_uploading, 202)
 
-    @extend_schema(request=None, responses=ReleaseDetailSerializer)
+    @extend_schema(parameters=[RELEASE_ID], request=None, responses=ReleaseDetailSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None) -> Response:
         """Build a failed release's torrent again."""
         return self._transition(pk, services.retry_build, 202)
 
-    @extend_schema(request=None, responses=ReleaseDetailSerializer)
+    @extend_schema(parameters=[RELEASE_ID], request=None, responses=ReleaseDetailSerializer)
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None) -> Response:
         """Stop tracking and seeding a published release."""
         return self._transition(pk, services.retire_release)
 
     @extend_schema(
-        parameters=[OpenApiParameter("from", str, description="ISO date"), OpenApiParameter("to", str)],
+        parameters=[
+            RELEASE_ID,
+            OpenApiParameter("from", str, description="ISO date"),
+            OpenApiParameter("to", str),
+        ],
         responses=StatisticsSerializer,
     )
     @action(detail=True, methods=["get"])
@@ -366,6 +412,7 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ProductSerializer
     lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
     pagination_class = CataloguePagination
 
     def get_queryset(self):

@@ -12,13 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
+from django.views.defaults import page_not_found
 
 from bittorrent.metainfo import pieces_roots
 from distribution import selectors, services
-from distribution.access import magnet_with_passkey, torrent_with_passkey
+from distribution.access import magnet_with_passkey, passkey_holder, torrent_with_passkey
 from distribution.byte_ranges import file_response
 from distribution.forms import ReleaseForm
-from distribution.models import Release
+from distribution.models import Release, ReleaseFile
 from distribution.statistics import add_release_counts
 from distribution.views import publishing
 
@@ -26,7 +27,9 @@ PAGE_SIZE = 25
 
 
 def catalogue(request: HttpRequest) -> HttpResponse:
-    filters = {name: request.GET.get(name, "").strip() for name in ("q", "product", "tag", "sort")}
+    filters = {
+        name: selectors.catalogue_filter(request.GET, name) for name in ("q", "product", "tag", "sort")
+    }
     page = selectors.catalogue_page(
         request.user,
         number=request.GET.get("page"),
@@ -77,7 +80,7 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
         # The page shows the viewer's own magnet, which makes their passkey now if they had
         # none: the trackers learn it at their next whitelist refresh, before the page's
         # .torrent or magnet is in a client, whose first announce it then opens.
-        magnet_uri = magnet_with_passkey(magnet_uri, request.user)
+        magnet_uri = magnet_with_passkey(magnet_uri, request.user, release=release)
     response = render(
         request,
         "distribution/release_detail.html",
@@ -116,7 +119,7 @@ def release_torrent(request: HttpRequest, release_id: int) -> HttpResponse:
     metainfo = bytes(release.torrent.metainfo)
     if not release.is_public and request.user.is_authenticated:
         # The tracker answers private releases only through the user's passkey URL.
-        metainfo = torrent_with_passkey(metainfo, request.user)
+        metainfo = torrent_with_passkey(metainfo, request.user, release=release)
     response = HttpResponse(metainfo, content_type="application/x-bittorrent")
     _personal_unless_public(response, release)
     add_release_counts(release_id=release.pk, counts={"torrent_fetches": 1})
@@ -134,7 +137,7 @@ def release_magnet(request: HttpRequest, release_id: int) -> HttpResponse:
     add_release_counts(release_id=release.pk, counts={"magnet_fetches": 1})
     magnet_uri = release.torrent.magnet_uri
     if not release.is_public and request.user.is_authenticated:
-        magnet_uri = magnet_with_passkey(magnet_uri, request.user)
+        magnet_uri = magnet_with_passkey(magnet_uri, request.user, release=release)
     # HttpResponseRedirect refuses schemes other than http(s) and ftp.
     response = HttpResponse(status=302)
     response["Location"] = magnet_uri
@@ -149,26 +152,67 @@ def _personal_unless_public(response: HttpResponse, release: Release) -> None:
 
 
 def release_webseed(request: HttpRequest, release_id: int, path: str = "") -> HttpResponse:
-    """A file of the release at the URL a BEP 19 web seed asks for: <root>/<name>[/<path>]."""
+    """A file of the release at the URL a BEP 19 web seed asks for: <root>/<name>[/<path>].
+
+    Read with the session, if any: public torrents' web seed and the release page's direct downloads.
+    """
     release = _viewable_release(request, release_id)
     if release.status != Release.Status.PUBLISHED:
         raise Http404("This release is not published.")
+    release_file = _web_seed_file(release, path)
+    if release_file is None:
+        raise Http404("No such file in this release.")
+    return _send_release_file(request, release_file)
+
+
+def release_personal_webseed(
+    request: HttpRequest, release_id: int, passkey: str, path: str = ""
+) -> HttpResponse:
+    """``release_webseed`` for BitTorrent clients, which send no cookies: the passkey stands for its holder.
+
+    A key that is unknown, replaced or an inactive user's, a release its holder
+    may not see or that is not published, and a file it does not hold all get
+    the one 404, so the answer tells nothing about keys or releases. A public
+    release is served too: its holder may see it, and no torrent of one names
+    this URL. Never cached: the URL is a credential.
+    """
+    holder = passkey_holder(passkey)
+    release = (
+        Release.objects.select_related("product")
+        .filter(pk=release_id, status=Release.Status.PUBLISHED)
+        .first()
+    )
+    release_file = None
+    if holder is not None and release is not None and selectors.can_view_release(holder, release):
+        release_file = _web_seed_file(release, path)
+    if release_file is None:
+        response = page_not_found(request, Http404("No such file."))
+    else:
+        response = _send_release_file(request, release_file)
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+def _web_seed_file(release: Release, path: str) -> ReleaseFile | None:
+    """The file a web seed asks for as ``<name>`` (single-file release) or ``<name>/<path>``."""
     if release.is_single_file:
         relative = path
     else:
         prefix = release.content_name + "/"
         if not path.startswith(prefix):
-            raise Http404("No such file in this release.")
+            return None
         relative = path[len(prefix) :]
-    release_file = release.files.filter(path=relative).first()
-    if release_file is None:
-        raise Http404("No such file in this release.")
+    return release.files.filter(path=relative).first()
+
+
+def _send_release_file(request: HttpRequest, release_file: ReleaseFile) -> HttpResponse:
+    """The file, or the range of it asked for, counted in its release's statistics."""
     return file_response(
         request,
         release_file.disk_path,
-        download_name=Path(relative).name,
+        download_name=Path(release_file.path).name,
         on_sent=lambda sent: add_release_counts(
-            release_id=release.pk, counts={"http_requests": 1, "http_bytes": sent}
+            release_id=release_file.release_id, counts={"http_requests": 1, "http_bytes": sent}
         ),
     )
 
@@ -176,13 +220,6 @@ def release_webseed(request: HttpRequest, release_id: int, path: str = "") -> Ht
 def _require_publisher(request: HttpRequest) -> None:
     if not services.is_publisher(request.user):
         raise PermissionDenied("Only publishers can do this.")
-
-
-def _managed_release(request: HttpRequest, release_id: int) -> Release:
-    release = get_object_or_404(Release.objects.select_related("product"), pk=release_id)
-    if not release.product.can_publish(request.user):
-        raise PermissionDenied("You do not publish this product.")
-    return release
 
 
 @login_required
@@ -237,7 +274,7 @@ def _incoming(upload) -> services.IncomingFile:
 @require_POST
 @login_required
 def release_retry(request: HttpRequest, release_id: int) -> HttpResponse:
-    release = _managed_release(request, release_id)
+    release = publishing.managed_release(request, release_id)
     try:
         services.retry_build(release=release)
     except services.ReleaseRejected as exc:
@@ -250,7 +287,7 @@ def release_retry(request: HttpRequest, release_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def release_retire(request: HttpRequest, release_id: int) -> HttpResponse:
-    release = _managed_release(request, release_id)
+    release = publishing.managed_release(request, release_id)
     try:
         services.retire_release(release=release)
     except services.ReleaseRejected as exc:

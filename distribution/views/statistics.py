@@ -3,19 +3,17 @@
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from distribution.models import Release
 from distribution.statistics import CSV_COLUMNS, DAY_ROW_COUNTERS, date_range, release_statistics
+from distribution.views.publishing import managed_release
 
 
 @login_required
 def release_stats(request: HttpRequest, release_id: int) -> HttpResponse:
-    release = get_object_or_404(Release.objects.select_related("product"), pk=release_id)
-    if not release.product.can_publish(request.user):
-        raise PermissionDenied("Only the product's publishers see its statistics.")
+    release = managed_release(request, release_id)
     start, end = date_range(request.GET.get("from"), request.GET.get("to"))
     statistics = release_statistics(release, start, end)
     if request.GET.get("format") == "csv":

@@ -1,5 +1,22 @@
 // The publish page: declare the release's files, send each with tus, then ask for the build.
 // Without JavaScript the form posts the files in one multipart request instead.
+
+// Only a private release has an audience: its choices are offered once Private is chosen,
+// and disabled otherwise, so that the form never sends them for a public release.
+(function () {
+  "use strict";
+  const visibility = document.querySelector("#publish-form select[name=visibility]");
+  const audience = document.getElementById("field-audience");
+  if (!visibility || !audience) return;
+  function update() {
+    const isPrivate = visibility.value === "private";
+    audience.hidden = !isPrivate;
+    audience.disabled = !isPrivate;
+  }
+  visibility.addEventListener("change", update);
+  update();
+})();
+
 (function () {
   "use strict";
   const form = document.getElementById("publish-form");

@@ -2,10 +2,15 @@
 
 import os
 import shutil
+import threading
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import connection
+
+from distribution import services
+from distribution.models import Release
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -26,4 +31,31 @@ def browser(monkeypatch):
         # While a loop runs, Django gives this thread connections apart from the ones
         # pytest-django closes: left open, the test's keeps the test database from
         # being dropped at the end of the session.
+        connection.close()
+
+
+@pytest.fixture(autouse=True)
+def publishers_group(db):
+    """Transactional tests empty the database, the publishers group from the migrations too."""
+    Group.objects.get_or_create(name=services.PUBLISHERS_GROUP)
+
+
+@pytest.fixture
+def uploads_dir(settings, tmp_path):
+    settings.UPLOADS_DIR = tmp_path / "uploads"
+    settings.UPLOADS_DIR.mkdir()
+    return settings.UPLOADS_DIR
+
+
+def build_when_processing(stop: threading.Event) -> None:
+    """Stands in for the Celery worker: builds each release the page hands over."""
+    try:
+        while not stop.is_set():
+            for release_id in Release.objects.filter(status=Release.Status.PROCESSING).values_list(
+                "pk", flat=True
+            ):
+                services.build_release_torrent(release_id=release_id)
+            stop.wait(0.2)
+    finally:
+        # This thread's own connection: left open, it keeps the test database from being dropped.
         connection.close()

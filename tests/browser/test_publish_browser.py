@@ -12,31 +12,12 @@ import threading
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 
-from distribution import services
 from distribution.models import Release
-from tests.browser.conftest import ARTIFACTS, needs_chromium
+from tests.browser.conftest import ARTIFACTS, build_when_processing, needs_chromium
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
-
-
-@pytest.fixture(autouse=True)
-def publishers_group(db):
-    """Transactional tests empty the database, the publishers group from the migrations too."""
-    from django.contrib.auth.models import Group
-
-    from distribution.services import PUBLISHERS_GROUP
-
-    Group.objects.get_or_create(name=PUBLISHERS_GROUP)
-
-
-@pytest.fixture
-def uploads_dir(settings, tmp_path):
-    settings.UPLOADS_DIR = tmp_path / "uploads"
-    settings.UPLOADS_DIR.mkdir()
-    return settings.UPLOADS_DIR
 
 
 @pytest.fixture
@@ -50,20 +31,6 @@ def page(browser, live_server, publisher, uploads_dir):
     page.set_default_timeout(20_000)
     yield page
     context.close()
-
-
-def build_when_processing(stop: threading.Event) -> None:
-    """Stands in for the Celery worker: builds each release the page hands over."""
-    try:
-        while not stop.is_set():
-            for release_id in Release.objects.filter(status=Release.Status.PROCESSING).values_list(
-                "pk", flat=True
-            ):
-                services.build_release_torrent(release_id=release_id)
-            stop.wait(0.2)
-    finally:
-        # This thread's own connection: left open, it keeps the test database from being dropped.
-        connection.close()
 
 
 def test_it_uploads_two_files_through_the_page_and_publishes_them(page, product, tmp_path):

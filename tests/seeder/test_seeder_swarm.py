@@ -1,19 +1,25 @@
 """Whole swarms on loopback: our tracker and seeder with libtorrent and rtorrent clients; web seeds."""
 
+import io
+import os
 import shutil
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
 import libtorrent as lt
 import pytest
+from django.urls import reverse
 
-from distribution.models import ReleaseDayStats
+from distribution import access, services
+from distribution.models import Passkey, Release, ReleaseDayStats
 from harness.libtorrent_peers import add_torrent, client_session
 from harness.loopback import free_port
 from harness.polling import wait_until
 from seeder.selectors import release_is_seeded
+from tests.factories import ProductFactory, UserFactory
 from tests.tracker.conftest import start_tracker  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -75,6 +81,51 @@ def test_a_client_with_no_peer_completes_from_the_web_seed(live_server, make_mul
     stats = ReleaseDayStats.objects.get(release=release)
     assert stats.http_requests >= len(LAYOUT)
     assert stats.http_bytes >= sum(LAYOUT.values())
+
+
+def test_a_private_release_downloads_from_the_users_web_seed_until_their_passkey_changes(
+    live_server, client, settings, tmp_path
+):
+    # No tracker answers and no seeder runs: the user's personal web seed is the only source.
+    settings.FANOUT_PUBLIC_URL = live_server.url
+    settings.FANOUT_ANNOUNCE_URL = f"http://127.0.0.1:{free_port()}/announce"
+    release = services.create_release(
+        product=ProductFactory(slug="vault"),
+        version="1.0",
+        visibility=Release.Visibility.PRIVATE,
+        files=[
+            services.IncomingFile(path=path, size=size, source=io.BytesIO(os.urandom(size)))
+            for path, size in LAYOUT.items()
+        ],
+    )
+    services.build_release_torrent(release_id=release.pk)
+    release.refresh_from_db()
+    user = UserFactory()
+    client.force_login(user)
+    metainfo = client.get(reverse("release-torrent", args=[release.pk])).content
+    old_web_seed = access.personal_web_seed_url(release, Passkey.for_user(user).key)
+    assert lt.bdecode(metainfo)[b"url-list"] == old_web_seed.encode()
+
+    session = client_session()
+    handle = add_torrent(session, metainfo, tmp_path / "first")
+    wait_until(lambda: handle.status(0).is_seeding, timeout=120, what="the download from the web seed")
+    assert_same_files(release, tmp_path / "first")
+    served = ReleaseDayStats.objects.get(release=release).http_bytes
+    assert served >= sum(LAYOUT.values())
+
+    access.regenerate_passkey(user)
+    session = client_session(alert_mask=lt.alert.category_t.error_notification)
+    handle = add_torrent(session, metainfo, tmp_path / "second")
+
+    def web_seed_refused() -> bool:
+        # The URL of the file asked for: the web seed's, with <name>/<path> after it.
+        failed = [a.server_url() for a in session.pop_alerts() if isinstance(a, lt.url_seed_alert)]
+        return any(url.startswith(old_web_seed) for url in failed)
+
+    wait_until(web_seed_refused, timeout=60, what="the old web seed URL to be refused")
+    time.sleep(1)
+    assert handle.status().total_done == 0
+    assert ReleaseDayStats.objects.get(release=release).http_bytes == served
 
 
 RTORRENT = shutil.which("rtorrent")
