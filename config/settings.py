@@ -8,6 +8,7 @@ processes that use it start. Settings that depend on each other are checked
 by config/checks.py.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -102,6 +103,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "distribution",
     "tracker",
     "seeder",
@@ -117,8 +119,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "distribution.middleware.ApiTokenMiddleware",
+    "distribution.middleware.RequestBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -136,6 +140,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "distribution.context_processors.publisher",
+                "distribution.context_processors.sign_in",
             ],
         },
     },
@@ -172,6 +177,35 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "catalogue"
+
+# Password guessing (django-axes): after FANOUT_LOGIN_FAILURE_LIMIT failed sign-ins an account,
+# and separately an address, is refused for FANOUT_LOGIN_LOCKOUT_MINUTES (or until staff unlock
+# it: the admin's "Access attempts"). The address is the tracker's rule's (FANOUT_TRUSTED_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("FANOUT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("FANOUT_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "tracker.views.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# Password reset mails through this server; without one, the reset pages do not exist.
+EMAIL_HOST = env_optional_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "fanout@localhost")
+PASSWORD_RESET_BY_EMAIL = EMAIL_HOST is not None
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PASSWORD_RESET_BY_EMAIL
+    else "django.core.mail.backends.dummy.EmailBackend"
+)
 LOGOUT_REDIRECT_URL = "catalogue"
 
 LANGUAGE_CODE = "en-us"
@@ -293,5 +327,10 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_credentials"]}
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django": {"propagate": True}, "django.server": {"propagate": True}},
+    "loggers": {
+        "django": {"propagate": True},
+        "django.server": {"propagate": True},
+        # django-axes tells of every sign-in at INFO; lockouts come at WARNING.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -10,17 +10,26 @@ MAX_COMPONENT_LENGTH = 255
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,99}$")
 
 
+# Characters that reorder the text around them ("invoice\u202efdp.exe" reads "invoiceexe.pdf").
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def clean_relative_path(raw: str) -> str:
     """Return ``raw`` as a safe relative path with ``/`` separators, or raise.
 
     Refused: absolute paths, drive letters, ``.`` and ``..`` components,
-    empty components, control characters, and over-long names.
+    empty components, control and bidirectional control characters, and
+    over-long names.
     """
     path = unicodedata.normalize("NFC", raw.replace("\\", "/"))
     if not path:
         raise ValidationError("A file name is empty.")
     if any(unicodedata.category(ch) == "Cc" for ch in path):
         raise ValidationError(f"{path!r}: file names may not contain control characters.")
+    if any(ch in BIDI_CONTROLS for ch in path):
+        raise ValidationError(
+            f"{path!r}: file names may not contain bidirectional controls, which make a name read as another."
+        )
     if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         raise ValidationError(f"{path!r}: only relative paths are allowed.")
     parts = path.split("/")

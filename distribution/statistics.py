@@ -199,11 +199,16 @@ def date_range(start: str | None, end: str | None) -> tuple[datetime.date, datet
     """The range asked for (ISO dates, either may be missing or malformed), clamped to MAX_DAYS."""
     today = timezone.now().date()
 
+    # Days outside these bounds mean nothing here, and near the calendar's ends the range's
+    # arithmetic would leave it (OverflowError): they are moved to the nearest bound.
+    earliest = datetime.date.min + datetime.timedelta(days=MAX_DAYS)
+
     def parse(text: str | None) -> datetime.date | None:
         try:
-            return datetime.date.fromisoformat(text) if text else None
+            day = datetime.date.fromisoformat(text) if text else None
         except ValueError:
             return None
+        return None if day is None else min(max(day, earliest), today)
 
     last = parse(end) or today
     first = parse(start) or last - datetime.timedelta(days=DEFAULT_DAYS - 1)

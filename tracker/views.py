@@ -81,7 +81,7 @@ def _raw_query(request: HttpRequest) -> bytes:
 def client_ip(request: HttpRequest) -> str:
     """The connection's address, or X-Forwarded-For's when the connection is a trusted proxy."""
     proxies = TrustedProxies(settings.FANOUT_TRUSTED_PROXIES)
-    return proxies.client_ip(request.META["REMOTE_ADDR"], request.META.get("HTTP_X_FORWARDED_FOR"))
+    return proxies.client_ip(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR"))
 
 
 def _passkey(passkey: str | None) -> bytes | None:

@@ -30,7 +30,7 @@ SECRETS = ("Zephyr Vault", "7.3.1-vault", "Deep storage for the vault team", "Va
 FILE = "content/docs/readme.txt"
 NO_KEY = "0" * 32
 
-# What each role gets. login/admin: a redirect to the login page (of the site, of the admin);
+# What each role gets. login: a redirect to the site's login page;
 # 200+ names the release, 200- does not; ok/refused, listed/hidden: the tracker's answer for it.
 # {r} is /releases/<id>, {a} /api/releases/<id>, {webseed} the personal web seed's root with the
 # role's passkey; TUS is a tus creation POST naming the release and one of its files.
@@ -83,8 +83,8 @@ WALK = [
     ("announce+key", "GET  /announce/{key}?{announce}",    "refused refused ok      refused ok      ok"),
     ("scrape",       "GET  /scrape?{scrape}",              "hidden  hidden  hidden  hidden  hidden  hidden"),
     ("scrape+key",   "GET  /scrape/{key}?{scrape}",        "refused hidden  listed  hidden  listed  listed"),
-    ("dashboard",    "GET  /dashboard/",                   "admin   admin   admin   admin   admin   200"),
-    ("dash panel",   "GET  /dashboard/panel",              "admin   admin   admin   admin   admin   200"),
+    ("dashboard",    "GET  /dashboard/",                   "login   403     403     403     403     200"),
+    ("dash panel",   "GET  /dashboard/panel",              "login   403     403     403     403     200"),
     ("metrics",      "GET  /metrics",                      "401     401     401     401     401     200"),
 ]  # fmt: skip
 CASES = [
@@ -217,8 +217,6 @@ def answer(response, info_hash: bytes) -> str:
     location = response.get("Location", "")
     if response.status_code == 302 and location.startswith(reverse("login")):
         return "login"
-    if response.status_code == 302 and location.startswith(reverse("admin:login")):
-        return "admin"
     if response.request["PATH_INFO"].startswith(("/announce", "/scrape")):
         assert response.status_code == 200
         reply = bencode.decode(response.content)

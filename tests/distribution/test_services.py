@@ -52,6 +52,7 @@ def test_it_keeps_a_single_file_at_the_top(product):
         ([incoming("../escape", b"x")], "'..'"),
         ([incoming("/etc/passwd", b"x")], "relative"),
         ([incoming("bad\x07name", b"x")], "control characters"),
+        ([incoming("invoice\u202efdp.exe", b"x")], "bidirectional controls"),
         ([incoming("a.txt", b"x"), incoming("A.TXT", b"y")], "twice"),
         ([incoming("dir", b"x"), incoming("dir/file", b"y")], "both a file and a folder"),
     ],

@@ -119,3 +119,14 @@ def test_a_malformed_or_reversed_or_huge_range_is_made_sensible():
     assert date_range("2026-03-10", "2026-03-01") == (datetime.date(2026, 3, 1), datetime.date(2026, 3, 10))
     first, last = date_range("2000-01-01", "2026-01-01")
     assert (last - first).days == MAX_DAYS - 1
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [("0001-01-01", "9999-12-31"), (None, "0001-01-01"), ("9999-12-31", None)]
+)
+def test_dates_at_the_calendars_ends_give_a_range_not_an_error(client, release, publisher, start, end):
+    first, last = date_range(start, end)
+    assert first <= last <= TODAY and (last - first).days < MAX_DAYS
+    client.force_login(publisher)
+    asked = {name: day for name, day in (("from", start), ("to", end)) if day}
+    assert client.get(url(release, **asked)).status_code == 200

@@ -32,7 +32,7 @@ def test_only_staff_sees_it(client, publisher, admin_user):
     for url in (reverse("dashboard"), reverse("dashboard-panel")):
         assert client.get(url).status_code == 302
         client.force_login(publisher)
-        assert client.get(url).status_code == 302
+        assert client.get(url).status_code == 403
         client.force_login(admin_user)
         assert client.get(url).status_code == 200
         client.logout()
