@@ -2,7 +2,9 @@
 
 Read from the source (AST), so an import inside a function counts as much as
 one at the top of a module. config, scripts, bench, harness and tests stand apart and
-may import anything; nothing imports them back.
+may import anything; nothing imports them back. The fanout command (client/, the
+fanout_client package) talks to the server over HTTP and BitTorrent only: it imports
+nothing of ours, and nothing of ours but the tests imports it.
 """
 
 import ast
@@ -14,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A package may import the packages of a lower rank, never one of its own rank or above.
 RANKS = {"bittorrent": 0, "distribution": 1, "tracker": 2, "seeder": 2, "operations": 3}
-STANDING_APART = {"config", "scripts", "bench", "tests", "harness", "client"}
+STANDING_APART = {"config", "scripts", "bench", "tests", "harness", "client", "fanout_client"}
+CLIENT = ROOT / "client" / "fanout_client"
 # Pure BitTorrent code: no web framework, no database, no task queue.
 NOT_IN_BITTORRENT = {"django", "rest_framework", "drf_spectacular", "celery", "redis", "psycopg2"}
 
@@ -87,3 +90,25 @@ def test_it_lets_an_import_down_the_order_through():
     source = "from bittorrent import bencode\nfrom distribution.models import Release\nimport django"
     assert violations("tracker", source) == []
     assert violations("operations", "from seeder.selectors import release_is_seeded") == []
+
+
+def client_violations(source: str) -> list[str]:
+    """Each import in a module of the fanout command of one of our packages."""
+    ours = (set(RANKS) | STANDING_APART) - {"fanout_client"}
+    return [
+        f"{line}: {module} (the fanout command talks to the server over HTTP only)"
+        for line, module in imported_modules(source)
+        if module.split(".")[0] in ours
+    ]
+
+
+@pytest.mark.parametrize("path", sorted(CLIENT.rglob("*.py")), ids=lambda path: str(path.relative_to(ROOT)))
+def test_the_fanout_command_imports_nothing_of_ours(path):
+    assert client_violations(path.read_text()) == []
+
+
+def test_it_catches_the_fanout_command_importing_the_server_and_the_server_importing_it():
+    assert len(client_violations("from distribution.services import incoming_files_from_paths")) == 1
+    assert len(client_violations("def f():\n    import bittorrent.bencode")) == 1
+    assert client_violations("import libtorrent\nfrom fanout_client.api import Server") == []
+    assert "stands apart" in violations("distribution", "from fanout_client import cli")[0]
