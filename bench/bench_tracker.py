@@ -12,9 +12,12 @@ server counts for the Redis store) divided by the announces answered:
 
 Our tracker reads its whitelist from a SQLite database in a temporary
 FANOUT_DATA_DIR, filled with one published release per info-hash of the load.
-It then measures the memory of 1,000,000 peers in 100,000 swarms in each
-store, and derives how many peers one core serves at the default interval.
-The last line is the machine-readable summary.
+Then every release is made private and both stores are measured again under
+the HTTP load announcing with a user's passkey (``/announce/<passkey>``): the
+cost of admitting a peer to a private swarm and recording which key did
+(the seeders' allow list). It then measures the memory of 1,000,000 peers in
+100,000 swarms in each store, and derives how many peers one core serves at
+the default interval. The last line is the machine-readable summary.
 
     python bench/bench_tracker.py [--seconds 8] [--repeat 3] [--torrents 1000] [--connections 50]
                                   [--skip-redis-memory]
@@ -83,6 +86,20 @@ def seed_database(torrents: int) -> None:
         )
         for r, h in zip(releases, hashes, strict=True)
     )
+
+
+def make_private() -> None:
+    """Make every release private and print the passkey of a user they open to (any signed-in user)."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from distribution.models import Passkey, Release
+
+    Release.objects.update(visibility=Release.Visibility.PRIVATE)
+    user = get_user_model().objects.create_user("bench")
+    print(Passkey.for_user(user).key)
 
 
 def process_tree(root: int) -> list[int]:
@@ -163,8 +180,10 @@ def wrk_answered(match: re.Match, output: str) -> int:
     return total - (int(bad[1]) if bad else 0) - lost
 
 
-def http_load(port: int, seconds: float, connections: int, torrents: int) -> list[str]:
+def http_load(port: int, seconds: float, connections: int, torrents: int, path: str) -> list[str]:
     return [
+        "env",
+        f"ANNOUNCE_PATH={path}",
         "wrk",
         "-t1",
         f"-c{connections}",
@@ -194,6 +213,8 @@ class Bench:
         self.tmp = Path(tempfile.mkdtemp(prefix="fanout-bench-tracker-"))
         self.env = prepare_instance(self.tmp / "data", LOG_LEVEL="WARNING")
         self.servers: list[Server] = []
+        # Where the loads announce: /announce, then /announce/<passkey> once the releases are private.
+        self.announce_path = "/announce"
 
     def close(self) -> None:
         for server in reversed(self.servers):
@@ -244,6 +265,19 @@ class Bench:
         port = free_port()
         return self.start("floor", [sys.executable, str(FLOOR), str(port)], port)
 
+    def make_private(self) -> str:
+        """Make the load's releases private; the path announces take from now on."""
+        made = subprocess.run(
+            [sys.executable, __file__, "--make-private"],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        self.announce_path = f"/announce/{made.stdout.strip()}"
+        return self.announce_path
+
     def ours(
         self, name: str, *, workers: int = 1, redis_url: str | None = None, redis_pid: int = 0
     ) -> Server:
@@ -271,18 +305,20 @@ class Bench:
         query = urllib.parse.urlencode(
             {"info_hash": info_hash(1), "peer_id": b"-BE0001-000000000001", "port": 1, "left": 0}
         )
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/announce?{query}", timeout=5) as response:
+        url = f"http://127.0.0.1:{port}{self.announce_path}?{query}"
+        with urllib.request.urlopen(url, timeout=5) as response:
             body = response.read()
         if b"failure reason" in body:
             raise RuntimeError(f"our tracker refuses the load's torrents: {body!r}")
 
-    def run(self, server: Server) -> dict[str, float]:
+    def run(self, server: Server, kinds: tuple[str, ...] = ("http", "udp")) -> dict[str, float]:
+        """Measure ``server`` under the loads of ``kinds``; the UDP load sends no passkey (no URL data)."""
         a = self.args
         figures: dict[str, float] = {}
         loads = (
             (
                 "http",
-                http_load(server.port, a.seconds, a.connections, a.torrents),
+                http_load(server.port, a.seconds, a.connections, a.torrents, self.announce_path),
                 r"(\d+) requests in",
                 wrk_answered,
             ),
@@ -294,6 +330,8 @@ class Bench:
             ),
         )
         for kind, load, answered_pattern, answered_of in loads:
+            if kind not in kinds:
+                continue
             # The machine may be shared: of --repeat runs, the cheapest is the server's own cost.
             for _ in range(a.repeat):
                 us, answered, _ = measure(server, load, answered_pattern, answered_of)
@@ -301,7 +339,7 @@ class Bench:
                     figures[f"{kind}_us"], figures[f"{kind}_n"] = us, answered
                     figures[f"{kind}_extra_us"] = server.extra_cpu * 1e6 / answered
         line = f"{server.name:12}"
-        for kind in ("http", "udp"):
+        for kind in kinds:
             rate = figures[f"{kind}_n"] / a.seconds
             line += f" {kind} {figures[f'{kind}_us']:7.1f} µs/announce ({rate:8.0f}/s)"
             if server.extra_pids:
@@ -366,9 +404,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load; the cheapest counts")
     parser.add_argument("--skip-redis-memory", action="store_true")
     parser.add_argument("--seed-database", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--make-private", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed_database:
         seed_database(args.torrents)
+        return
+    if args.make_private:
+        make_private()
         return
     for tool in ("wrk", "opentracker", "redis-server"):
         if not shutil.which(tool):
@@ -383,6 +425,14 @@ def main() -> None:
         redis_process, redis_url = bench.redis()
         redis_pid = redis_process.process.pid
         redis = bench.run(bench.ours("redis x2", workers=2, redis_url=redis_url, redis_pid=redis_pid))
+        bench.make_private()
+        memory_private = bench.run(bench.ours("memory priv"), kinds=("http",))
+        # A Redis of its own, without the public runs' peers.
+        redis_process, redis_url = bench.redis()
+        redis_pid = redis_process.process.pid
+        redis_private = bench.run(
+            bench.ours("redis x2 priv", workers=2, redis_url=redis_url, redis_pid=redis_pid), kinds=("http",)
+        )
     finally:
         bench.close()
 
@@ -410,12 +460,18 @@ def main() -> None:
         f"{1e6 / memory['udp_us'] * DEFAULT_INTERVAL / 1e6:.1f} M peers"
     )
     print(
+        f"private swarms, announced with a passkey (HTTP): memory store {memory_private['http_us']:.1f} µs "
+        f"({memory_private['http_us'] / memory['http_us']:.2f}x its public announce), Redis store "
+        f"{redis_private['http_us']:.1f} µs ({redis_private['http_us'] / redis['http_us']:.2f}x)"
+    )
+    print(
         f"memory_us={memory['http_us']:.1f} redis_us={redis['http_us']:.1f} "
         f"opentracker_us={opentracker['http_us']:.1f} floor_us={floor['http_us']:.1f} "
         f"memory_x={memory_x:.2f} redis_x={redis_x:.2f} udp_us={memory['udp_us']:.1f} "
         f"opentracker_udp_us={opentracker['udp_us']:.1f} floor_udp_us={floor['udp_us']:.1f} "
         f"mem_mb_1m_peers={mem_mb:.0f} redis_udp_us={redis['udp_us']:.1f} udp_x={udp_x:.2f} "
-        f"redis_udp_x={redis_udp_x:.2f}"
+        f"redis_udp_x={redis_udp_x:.2f} memory_private_us={memory_private['http_us']:.1f} "
+        f"redis_private_us={redis_private['http_us']:.1f}"
     )
 
 

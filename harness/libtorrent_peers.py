@@ -10,15 +10,18 @@ from harness.polling import wait_until
 TEST_PIECE_LENGTH = 64 * 1024
 
 
-def client_session(*, upload_rate: int = 0, alert_mask: int = 0) -> "lt.session":
-    """A client on 127.0.0.1 with nothing but trackers and peers it is given.
+def client_session(*, upload_rate: int = 0, alert_mask: int = 0, address: str = "127.0.0.1") -> "lt.session":
+    """A client on ``address`` (any of 127.0.0.0/8) with nothing but trackers and peers it is given.
 
     With ``upload_rate`` the limit holds for loopback peers too: libtorrent
-    exempts local peers from rate limits unless told otherwise.
+    exempts local peers from rate limits unless told otherwise. Clients on
+    addresses of their own are told apart by the tracker and by a seeder's IP filter.
     """
     session = lt.session(
         {
-            "listen_interfaces": "127.0.0.1:0",
+            "listen_interfaces": f"{address}:0",
+            # Peer connections leave from it too (announces leave from the listening address).
+            "outgoing_interfaces": address,
             "enable_dht": False,
             "enable_lsd": False,
             "enable_upnp": False,

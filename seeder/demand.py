@@ -33,14 +33,20 @@ class SwarmFigures:
 def scrape_url(announce_url: str) -> str | None:
     """The scrape URL of a tracker, by BEP 48's convention (and ``/announce/<key>`` → ``/scrape/<key>``,
     our tracker's passkey URLs); None if it has none."""
+    return tracker_url(announce_url, "scrape")
+
+
+def tracker_url(announce_url: str, route: str) -> str | None:
+    """The URL of the tracker's ``route`` beside its announce URL, as BEP 48 finds the scrape URL:
+    ``…/announce…`` → ``…/<route>…``, ``…/announce/<key>`` → ``…/<route>/<key>``; None if it has none."""
     head, slash, last = announce_url.rpartition("/")
     if not slash:
         return None
     if last.startswith("announce"):
-        return f"{head}/scrape{last[len('announce') :]}"
+        return f"{head}/{route}{last[len('announce') :]}"
     base, slash, action = head.rpartition("/")
     if slash and action == "announce" and last:
-        return f"{base}/scrape/{last}"
+        return f"{base}/{route}/{last}"
     return None
 
 

@@ -4,7 +4,8 @@ Every heartbeat the node compares the releases the database wants seeded
 with the torrents its session holds, adds and removes the difference, and
 records what libtorrent reports. Private releases are announced with the
 node's credential (``/announce/<credential>``), which it issues itself when it
-starts; a node whose credential is revoked seeds public releases only.
+starts, and serve only the peers the tracker admitted (seeder/allow_list.py);
+a node whose credential is revoked seeds public releases only.
 """
 
 import logging
@@ -19,6 +20,7 @@ from distribution.access import announce_url, issue_node_credential, torrent_ann
 from distribution.models import Release
 from distribution.selectors import releases_to_seed
 from seeder import demand, selectors, services
+from seeder.allow_list import AllowList
 from seeder.models import HEARTBEAT_INTERVAL, SeederNode
 from seeder.session import ECONOMY_TICK, VERSION, SeedingSession, TorrentReport
 
@@ -68,7 +70,10 @@ class Reconciler:
             release = wanted[release_id]
             try:
                 self.session.add(
-                    release_id=release_id, metainfo=self.metainfo(release), save_path=release.content_dir
+                    release_id=release_id,
+                    metainfo=self.metainfo(release),
+                    save_path=release.content_dir,
+                    private=not release.is_public,
                 )
             except RuntimeError as error:
                 logger.error("cannot seed release %s: %s", release_id, error)
@@ -148,6 +153,7 @@ def run_node(
         credential = issue_node_credential(name)
         if credential is None:
             logger.warning("the credential of node %s is revoked: seeding public releases only", name)
+        allow_list = _allow_list(session, credential)
         on_listening(session.listen_port)
         reconciler = Reconciler(
             session=session,
@@ -168,6 +174,24 @@ def run_node(
                 logger.exception("heartbeat failed; trying again at the next one")
             next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL.total_seconds()
             while not stop.is_set() and time.monotonic() < next_heartbeat:
+                if allow_list is not None:
+                    allow_list.follow()
                 session.economize()
                 stop.wait(min(ECONOMY_TICK, max(0.0, next_heartbeat - time.monotonic())))
         services.stop_node(node=node)
+
+
+def _allow_list(session: SeedingSession, credential: str | None) -> AllowList | None:
+    """Who the private releases serve, asked of the tracker next to the announce URL; None for a
+    node without a credential, which holds no private release."""
+    if credential is None:
+        return None
+    url = demand.tracker_url(announce_url(credential), "admitted")
+    if url is None or not url.startswith(("http://", "https://")):
+        logger.error(
+            "cannot ask the tracker whom private releases may serve from FANOUT_ANNOUNCE_URL %s "
+            "(an http(s) URL ending in /announce): they admit nobody",
+            settings.FANOUT_ANNOUNCE_URL,
+        )
+        return None
+    return AllowList(session=session, url=url, interval=settings.FANOUT_SEEDER_ALLOW_LIST_INTERVAL)

@@ -1,12 +1,20 @@
 """Writes of seeder node state: a node starting, its heartbeats, its stopping."""
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from distribution.statistics import add_release_counts
-from seeder.models import SeederNode, Seeding, UploadCount
+from distribution.statistics import add_release_counts, record_origin_seeding
+from seeder import selectors
+from seeder.models import (
+    HEARTBEAT_INTERVAL,
+    MISSED_HEARTBEATS_BEFORE_DEAD,
+    SeederNode,
+    Seeding,
+    UploadCount,
+)
 from seeder.session import TorrentReport
 
 
@@ -60,6 +68,7 @@ def record_heartbeat(*, node: SeederNode, reports: Iterable[TorrentReport], node
         )
         for report in reports
     ]
+    seeded_before = _seeded_releases(node)
     with transaction.atomic():
         Seeding.objects.bulk_create(
             rows,
@@ -73,6 +82,21 @@ def record_heartbeat(*, node: SeederNode, reports: Iterable[TorrentReport], node
             last_heartbeat_at=now, upload_rate=sum(row.upload_rate for row in rows), error_message=node_error
         )
         count_uploads(node=node, uploaded={report.release_id: report.uploaded_bytes for report in reports})
+    seeded = {row.release_id for row in rows if row.state == Seeding.State.SEEDING}
+    # As long as this node is taken for alive, unless its next heartbeat says otherwise.
+    _record_origin_seeding(seeded, until=now + HEARTBEAT_INTERVAL * MISSED_HEARTBEATS_BEFORE_DEAD)
+    _record_origin_seeding(seeded_before - seeded, until=None)
+
+
+def _seeded_releases(node: SeederNode) -> set[int]:
+    return set(node.seedings.filter(state=Seeding.State.SEEDING).values_list("release_id", flat=True))
+
+
+def _record_origin_seeding(release_ids: set[int], *, until: datetime | None) -> None:
+    """Tell distribution how many live nodes seed these releases, for the web seed's policy."""
+    if release_ids:
+        live = selectors.live_seeders_per_release()
+        record_origin_seeding({pk: live.get(pk, 0) for pk in release_ids}, until=until)
 
 
 def count_uploads(*, node: SeederNode, uploaded: dict[int, int]) -> None:
@@ -105,6 +129,8 @@ def count_uploads(*, node: SeederNode, uploaded: dict[int, int]) -> None:
 
 def stop_node(*, node: SeederNode) -> None:
     """Record a node stopping: it seeds nothing any more."""
+    seeded = _seeded_releases(node)
     with transaction.atomic():
         node.seedings.all().delete()
         SeederNode.objects.filter(pk=node.pk).update(upload_rate=0)
+    _record_origin_seeding(seeded, until=None)

@@ -3,13 +3,16 @@
 Nothing here knows about Django: torrents are added and removed by release
 id, and `reports()` says how each one is doing. Resume data lives in
 ``state_dir/<info-hash>.resume`` so that a restarted node seeds at once
-instead of hashing every release again.
+instead of hashing every release again. Private torrents serve only the
+addresses `admit_only()` was last given (seeder/allow_list.py), nobody before
+the first call; public ones serve anyone.
 """
 
 import fcntl
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +57,12 @@ _CLOSE_TIMEOUT = 30.0
 # Size and inode change time: any write, truncation or replacement moves the
 # change time, even when the modification time is set back.
 FileSignature = tuple[int, int] | None
+# Per swarm hash, the endpoints (address, port) of the peers the tracker admitted to it.
+Admitted = dict[bytes, frozenset[tuple[str, int]]]
+
+_EVERY_IPV4 = ("0.0.0.0", "255.255.255.255")
+_EVERY_IPV6 = ("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+_BLOCKED = 1  # lt.ip_filter's access flag
 
 
 class SessionStartError(Exception):
@@ -86,6 +95,10 @@ class _HeldTorrent:
     covered: bool = False
     # Set by follow_demand: nonzero while other swarms need the origin more.
     demand_limit: int = 0
+    # A private release's torrent: it serves the admitted addresses only.
+    private: bool = False
+    # The admitted endpoints of its swarm it was already told to connect to.
+    admitted: frozenset[tuple[str, int]] = frozenset()
 
 
 def _settings(
@@ -106,6 +119,8 @@ def _settings(
         "alert_mask": _ALERT_MASK,
         # Closing queues one resume alert per torrent: none may be dropped.
         "alert_queue_size": 100_000,
+        # The IP filter is for peers: private torrents still announce to a tracker it does not list.
+        "apply_ip_filter_to_trackers": False,
         # libtorrent's default of 50 announces at once, each holding its slot for ~30 s against
         # our tracker (its completion timeout, it seems), starts 1,000 releases in 10 min.
         "max_concurrent_http_announces": 2000,
@@ -124,6 +139,16 @@ def _content_files(info: lt.torrent_info, save_path: Path) -> list[Path]:
         for index in range(files.num_files())
         if not files.file_flags(index) & lt.file_storage.flag_pad_file
     ]
+
+
+def _allowing(addresses: Iterable[str]) -> lt.ip_filter:
+    """An IP filter that blocks every address, IPv4 and IPv6, but ``addresses``."""
+    allowing = lt.ip_filter()
+    for first, last in (_EVERY_IPV4, _EVERY_IPV6):
+        allowing.add_rule(first, last, _BLOCKED)
+    for address in addresses:
+        allowing.add_rule(address, address, 0)
+    return allowing
 
 
 def _swarm_hash(info_hashes: lt.info_hash_t) -> bytes:
@@ -183,12 +208,15 @@ class SeedingSession:
         # libtorrent puts peers on a local network in a class that ignores rate
         # limits; in a company's network every downloader is local, so the
         # upload limit must hold for all of them.
+        # (The peer class filter, not the IP filter of admit_only.)
         all_addresses = lt.ip_filter()
-        all_addresses.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
-        all_addresses.add_rule(
-            "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1 << lt.session.global_peer_class_id
-        )
+        for first, last in (_EVERY_IPV4, _EVERY_IPV6):
+            all_addresses.add_rule(first, last, 1 << lt.session.global_peer_class_id)
         self._session.set_peer_class_filter(all_addresses)
+        # Private torrents admit nobody until admit_only says whom.
+        self._admitted_addresses: frozenset[str] = frozenset()
+        self._session.set_ip_filter(_allowing(()))
+        self._add_unfiltered_placeholder()
         self._held: dict[int, _HeldTorrent] = {}
         self._release_by_key: dict[str, int] = {}
         self._last_resume_save = time.monotonic()
@@ -202,6 +230,22 @@ class SeedingSession:
         except SessionStartError:
             self._lock.close()
             raise
+
+    def _add_unfiltered_placeholder(self) -> None:
+        """A paused torrent without metadata, under a random info-hash, that applies no IP filter.
+
+        While every torrent applies the filter, libtorrent checks a connection against it as it
+        accepts it, and drops a refused uTP connection there without a word (no reset): the
+        client waits ~15 s on it, and meanwhile turns away, as a duplicate, the connection this
+        node makes once the tracker admits it (``admit_only``). With one torrent that applies
+        none, the check waits for the handshake, and a refused peer is disconnected at once.
+        Public torrents would do, but a node may hold private ones only.
+        """
+        params = lt.add_torrent_params()
+        params.info_hashes = lt.info_hash_t(lt.sha1_hash(os.urandom(20)))
+        params.save_path = str(self.state_dir)
+        params.flags = lt.torrent_flags.paused
+        self._session.add_torrent(params)
 
     def _wait_until_listening(self) -> int:
         deadline = time.monotonic() + _LISTEN_TIMEOUT
@@ -220,8 +264,9 @@ class SeedingSession:
     def _resume_path(self, key: str) -> Path:
         return self.state_dir / f"{key}.resume"
 
-    def add(self, *, release_id: int, metainfo: bytes, save_path: Path) -> None:
-        """Seed a torrent without hashing its content when that is safe.
+    def add(self, *, release_id: int, metainfo: bytes, save_path: Path, private: bool = False) -> None:
+        """Seed a torrent without hashing its content when that is safe; a ``private`` one serves
+        only the addresses ``admit_only`` admits.
 
         1. Resume data from an earlier run, unless a file changed after it was
            saved: libtorrent notices a changed size, but not changed bytes.
@@ -256,6 +301,11 @@ class SeedingSession:
             params.flags |= lt.torrent_flags.super_seeding
         else:
             params.flags &= ~lt.torrent_flags.super_seeding
+        # Set either way: libtorrent's default applies the filter, and resume data keeps the flag.
+        if private:
+            params.flags |= lt.torrent_flags.apply_ip_filter
+        else:
+            params.flags &= ~lt.torrent_flags.apply_ip_filter
         handle = self._session.add_torrent(params)
         # libtorrent creates a torrent's peer class on its first limit, and only peers that
         # connect afterwards join it: set one now, so that later limits reach every peer.
@@ -267,6 +317,7 @@ class SeedingSession:
             signatures=signatures,
             swarm_hash=_swarm_hash(info.info_hashes()),
             last_announce=time.monotonic(),
+            private=private,
         )
         self._release_by_key[key] = release_id
 
@@ -312,6 +363,29 @@ class SeedingSession:
     def swarm_hashes(self) -> dict[int, bytes]:
         """Each held release's 20-byte swarm hash, as the tracker's scrape names it."""
         return {release_id: held.swarm_hash for release_id, held in self._held.items()}
+
+    def admit_only(self, admitted: Admitted) -> None:
+        """Let the private torrents serve the addresses of the ``admitted`` endpoints only, and
+        connect each to the admitted peers of its swarm it has not been given before.
+
+        1. One IP filter for the session (libtorrent has no other): an address admitted to any
+           private swarm passes for every private torrent here.
+        2. Setting it disconnects, on every private torrent, the peers it now blocks; it is set
+           only when the addresses change, as each setting walks every torrent's peers.
+        3. Connecting out: a downloader connects moments after its announce, before this node
+           has heard of it, and is refused; libtorrent would try again only ~15 s later.
+        """
+        addresses = frozenset(address for endpoints in admitted.values() for address, _ in endpoints)
+        if addresses != self._admitted_addresses:
+            self._session.set_ip_filter(_allowing(addresses))
+            self._admitted_addresses = addresses
+        for held in self._held.values():
+            if not held.private:
+                continue
+            endpoints = admitted.get(held.swarm_hash, frozenset())
+            for endpoint in endpoints - held.admitted:
+                held.handle.connect_peer(endpoint)
+            held.admitted = endpoints
 
     def announce_urls(self, release_id: int) -> list[str]:
         """The trackers libtorrent announces the release's torrent to."""

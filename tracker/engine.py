@@ -4,6 +4,10 @@ The servers (tracker/http_server.py, tracker/udp_server.py and the Django
 views) hand it raw requests and the connection's address and send back the
 bytes it returns. It never raises on a client's input: every refusal is an
 answer (a bencoded failure reason, or a BEP 15 error packet).
+
+Besides announces and scrapes it answers the seeder nodes' question "whom may
+I serve?" (``handle_admitted``): the peers admitted to each private swarm
+whose passkey or credential still opens it.
 """
 
 import hashlib
@@ -19,6 +23,16 @@ _NO_COUNTS = SwarmCounts(0, 0, 0)
 # One answer for an unknown swarm, a private one without a valid passkey and a wrong passkey:
 # different answers would tell a stranger which info-hashes are private releases of ours.
 REFUSED = "unknown or private torrent: download its .torrent again while signed in"
+# An admission record names the passkey or credential that admitted a peer by this many bytes of
+# its SHA-256, never by the key itself: enough to tell keys apart, and short enough that a
+# private swarm's peer record in Redis (49 bytes before it) stays within the 64 bytes of a
+# compact hash entry (hash-max-listpack-value).
+ADMISSION_DIGEST_BYTES = 15
+
+
+def admission_digest(key: bytes) -> bytes:
+    """What the swarm store records for the passkey or node credential ``key`` that admitted a peer."""
+    return hashlib.sha256(key).digest()[:ADMISSION_DIGEST_BYTES]
 
 
 class Whitelist(NamedTuple):
@@ -37,6 +51,27 @@ class Whitelist(NamedTuple):
     # SHA-256 digests of the seeder nodes' credentials (distribution.models.NodeCredential),
     # used in the place of a passkey → the keys they hold (every private swarm's).
     node_credentials: dict[bytes, frozenset[str]]
+    # ``admission_digest`` of each of those passkeys and credentials → the same keys: what an
+    # admission record's key holds now.
+    admission_digests: dict[bytes, frozenset[str]]
+    # Each passkey → its ``admission_digest``: hashed once per load, not per announce, and one
+    # object shared by every peer the passkey admits.
+    passkey_digests: dict[bytes, bytes]
+
+    @classmethod
+    def of(
+        cls,
+        swarms: dict[bytes, int],
+        private: dict[int, frozenset[str]],
+        passkeys: dict[bytes, frozenset[str]],
+        node_credentials: dict[bytes, frozenset[str]],
+    ) -> "Whitelist":
+        """The whitelist of these parts, with the admission digests they imply."""
+        passkey_digests = {passkey: admission_digest(passkey) for passkey in passkeys}
+        digests = {passkey_digests[passkey]: keys for passkey, keys in passkeys.items()}
+        # admission_digest(credential) is the start of the credential's SHA-256.
+        digests.update({digest[:ADMISSION_DIGEST_BYTES]: keys for digest, keys in node_credentials.items()})
+        return cls(swarms, private, passkeys, node_credentials, digests, passkey_digests)
 
 
 class Tracker:
@@ -58,10 +93,19 @@ class Tracker:
         self.private_swarms: dict[int, frozenset[str]] = {}
         self.passkeys: dict[bytes, frozenset[str]] = {}
         self.node_credentials: dict[bytes, frozenset[str]] = {}
+        self.admission_digests: dict[bytes, frozenset[str]] = {}
+        self.passkey_digests: dict[bytes, bytes] = {}
 
     def load(self, whitelist: Whitelist) -> None:
         """Answer for these swarms and keys from now on (a dropped key stops working here)."""
-        self.swarms, self.private_swarms, self.passkeys, self.node_credentials = whitelist
+        (
+            self.swarms,
+            self.private_swarms,
+            self.passkeys,
+            self.node_credentials,
+            self.admission_digests,
+            self.passkey_digests,
+        ) = whitelist
 
     def keys_of(self, passkey: bytes) -> frozenset[str]:
         """What a user's passkey or a seeder node's credential opens; raises ``TrackerError`` for
@@ -96,8 +140,13 @@ class Tracker:
         if swarm_id is None:
             raise TrackerError(REFUSED)
         opening = self.private_swarms.get(swarm_id)
-        if opening is not None and (keys is None or keys.isdisjoint(opening)):
-            raise TrackerError(REFUSED)
+        admitted_with = b""
+        if opening is not None:
+            if passkey is None or not _opens(keys, opening):
+                raise TrackerError(REFUSED)
+            # The peer's admission record: seeders serve its address while this key opens the swarm.
+            # (A node credential, not among the passkeys, is hashed here: nodes are few.)
+            admitted_with = self.passkey_digests.get(passkey) or admission_digest(passkey)
         return SwarmAnnounce(
             swarm_id,
             Peer(request.peer_id, address + request.port.to_bytes(2, "big")),
@@ -107,7 +156,33 @@ class Tracker:
             self.clock(),
             request.uploaded,
             request.downloaded,
+            admitted_with,
         )
+
+    def admitted(self, credential: bytes | None) -> dict[bytes, list[bytes]]:
+        """Each private swarm's info-hashes → the endpoints of its live peers whose passkey or
+        credential still opens it: whom a seeder node may serve. Only for a node ``credential``;
+        raises ``TrackerError`` for anything else.
+
+        A key that stopped opening the swarm at the last ``load`` (a regenerated passkey, a user
+        deactivated or out of the audience, a revoked node) drops its peers from the answer at
+        once, without waiting for them to expire.
+        """
+        if credential is None or hashlib.sha256(credential).digest() not in self.node_credentials:
+            raise TrackerError(REFUSED)
+        private, holders = self.private_swarms, self.admission_digests
+        swarm_ids = list(private)
+        allowed: dict[int, list[bytes]] = {}
+        for swarm_id, admissions in zip(
+            swarm_ids, self.store.admissions(swarm_ids, self.clock()), strict=True
+        ):
+            opening = private[swarm_id]
+            allowed[swarm_id] = [
+                endpoint for endpoint, digest in admissions if _opens(holders.get(digest), opening)
+            ]
+        return {
+            info_hash: allowed[swarm_id] for info_hash, swarm_id in self.swarms.items() if swarm_id in allowed
+        }
 
     def scrape(self, info_hashes: Sequence[bytes], passkey: bytes | None = None) -> list[SwarmCounts | None]:
         """Counts per info-hash, in order; None for one the tracker does not serve (to this asker).
@@ -187,6 +262,14 @@ class Tracker:
             run_batch()
         return answers
 
+    def handle_admitted(self, credential: bytes | None) -> bytes:
+        """Answer a seeder node's ``/admitted/<credential>`` (``admitted``, bencoded)."""
+        try:
+            admitted = self.admitted(credential)
+        except TrackerError as error:
+            return error.response
+        return protocol.admitted_response(admitted)
+
     def handle_scrape(self, query: bytes, passkey: bytes | None = None) -> bytes:
         """Answer an HTTP scrape (BEP 48); hashes the tracker does not serve are left out."""
         try:
@@ -197,6 +280,10 @@ class Tracker:
         return protocol.scrape_response(
             {info_hash: c for info_hash, c in zip(requested, counts, strict=True) if c is not None}
         )
+
+
+def _opens(keys: frozenset[str] | None, opening: frozenset[str]) -> bool:
+    return keys is not None and not keys.isdisjoint(opening)
 
 
 class UdpTracker:

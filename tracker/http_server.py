@@ -4,8 +4,9 @@ A request that arrives whole with its connection and asks for the close (what
 BitTorrent clients send for an announce) is answered on the accepted socket
 itself; any other connection gets an asyncio transport and a ``_Connection``.
 
-It routes ``GET /announce`` and ``GET /scrape`` to ``Tracker`` and frames the
-answers; it holds no tracker rules. The hot path logs nothing; an unexpected
+It routes ``GET /announce``, ``GET /scrape`` and the seeders' ``GET
+/admitted/<credential>`` to ``Tracker`` and frames the answers; it holds no
+tracker rules. The hot path logs nothing; an unexpected
 error is logged once and answered with a bare 500.
 """
 
@@ -338,8 +339,10 @@ class HttpTrackerServer:
         action, passkey = route
         if action == b"announce":
             body = self.tracker.handle_announce(head.query, self.announcer_ip(head, client_ip), passkey)
-        else:
+        elif action == b"scrape":
             body = self.tracker.handle_scrape(head.query, passkey)
+        else:
+            body = self.tracker.handle_admitted(passkey)
         return http1.response(200, body, keep_alive=head.keep_alive)
 
     def announcer_ip(self, head: RequestHead, client_ip: str) -> str:

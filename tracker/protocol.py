@@ -1,7 +1,8 @@
 """The BitTorrent tracker protocol, without I/O: bytes in, values out, bytes back.
 
 HTTP announce (BEP 3) with compact peers (BEP 23, BEP 7 for IPv6), scrape
-(BEP 48), and the UDP tracker protocol (BEP 15, with BEP 41 URL data). Every request this module
+(BEP 48), the UDP tracker protocol (BEP 15, with BEP 41 URL data), and our
+seeders' ``/admitted/<credential>`` (``admitted_response``). Every request this module
 refuses raises ``TrackerError``, which carries the answer to give the client.
 The servers and the swarm store are adapters around it; nothing here touches
 a socket, a clock or a database.
@@ -242,6 +243,25 @@ def scrape_response(files: Mapping[bytes, SwarmCounts]) -> bytes:
     )
 
 
+def admitted_response(admitted: Mapping[bytes, Sequence[bytes]]) -> bytes:
+    """The answer to a seeder node's ``/admitted/<credential>``: per info-hash, the endpoints its
+    private swarm admits, compact as in an announce (``peers``: 6 bytes each, ``peers6``: 18)::
+
+        {"files": {info_hash: {"peers": b"...", "peers6": b"..."}, ...}}
+    """
+    return bencode.encode(
+        {
+            "files": {
+                info_hash: {
+                    "peers": b"".join([endpoint for endpoint in endpoints if len(endpoint) == 6]),
+                    "peers6": b"".join([endpoint for endpoint in endpoints if len(endpoint) == 18]),
+                }
+                for info_hash, endpoints in admitted.items()
+            }
+        }
+    )
+
+
 def _compact(peers: Sequence[Peer], size: int) -> bytes:
     """The endpoints of one address family (6 bytes for IPv4, 18 for IPv6), joined."""
     joined = b"".join([endpoint for _, endpoint in peers])
@@ -385,10 +405,14 @@ def parse_udp(packet: bytes) -> UdpConnect | UdpAnnounce | UdpScrape | None:
     raise UdpError(transaction_id, "unknown action")
 
 
+_ROUTES = (b"announce", b"scrape", b"admitted")
+
+
 def split_path(path: bytes) -> tuple[bytes, bytes | None] | None:
-    """``/announce`` → (b"announce", None), ``/scrape/<key>`` → (b"scrape", key); None for other paths."""
+    """``/announce`` → (b"announce", None), ``/scrape/<key>`` → (b"scrape", key), likewise
+    ``/admitted/<credential>``; None for other paths."""
     action, slash, passkey = path[1:].partition(b"/")
-    if action not in (b"announce", b"scrape") or (slash and not passkey) or b"/" in passkey:
+    if action not in _ROUTES or (slash and not passkey) or b"/" in passkey:
         return None
     return action, passkey if slash else None
 

@@ -45,4 +45,5 @@ def active_node_credentials() -> dict[bytes, frozenset[str]]:
 def load_whitelist() -> Whitelist:
     # One snapshot: a release turned private is never seen as tracked but not private.
     with transaction.atomic():
-        return Whitelist(tracked_swarms(), private_swarms(), active_passkeys(), active_node_credentials())
+        parts = tracked_swarms(), private_swarms(), active_passkeys(), active_node_credentials()
+    return Whitelist.of(*parts)

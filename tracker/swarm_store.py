@@ -8,6 +8,12 @@ tests/tracker/test_swarm_store.py.
 
 A peer is identified by its address and port (``Peer.endpoint``), not by the
 peer id it claims: a client can then replace or stop only its own entry.
+
+A peer of a private swarm is recorded with the digest of the passkey or node
+credential that admitted it (``SwarmAnnounce.admitted_with``); ``admissions``
+lists them, so that the tracker can tell the seeders whom they may serve
+(``Tracker.admitted``). The digest lives and dies with the peer's entry: a
+``stopped`` announce drops it, and it expires with the peer.
 """
 
 import logging
@@ -53,6 +59,16 @@ class SwarmAnnounce(NamedTuple):
     # The peer's reported totals.
     uploaded: int = 0
     downloaded: int = 0
+    # In a private swarm, the digest of the passkey or node credential that admitted the peer
+    # (tracker.engine.admission_digest); empty in a public one.
+    admitted_with: bytes = b""
+
+
+class Admission(NamedTuple):
+    """A live peer of a private swarm and the digest of the key that admitted it."""
+
+    endpoint: bytes
+    admitted_with: bytes
 
 
 class AnnounceResult(NamedTuple):
@@ -134,6 +150,10 @@ class SwarmStore(ABC):
     def scrape(self, swarm_ids: Sequence[int], now: float) -> list[SwarmCounts]:
         """Counts of each swarm, in order; an unknown swarm counts zero."""
 
+    @abstractmethod
+    def admissions(self, swarm_ids: Sequence[int], now: float) -> list[list[Admission]]:
+        """For each swarm, in order, its live peers that were recorded with ``admitted_with``."""
+
 
 class _Entry:
     __slots__ = ("peer", "expires", "seeding", "slot", "uploaded", "downloaded")
@@ -162,6 +182,7 @@ class _Swarm:
         "new_completed",
         "new_uploaded",
         "new_downloaded",
+        "admitted",
     )
 
     def __init__(self) -> None:
@@ -182,6 +203,9 @@ class _Swarm:
         self.new_completed = 0
         self.new_uploaded = 0
         self.new_downloaded = 0
+        # A private swarm's admission records: endpoint → SwarmAnnounce.admitted_with of each of
+        # its entries. None until the first, so that a public swarm's peers pay nothing for them.
+        self.admitted: dict[bytes, bytes] | None = None
 
     def add(self, entry: _Entry) -> None:
         # Insert at a random place (one step of an inside-out shuffle): the
@@ -226,8 +250,11 @@ class _Swarm:
                 self.next_expiry = entry.expires
                 break
             expired.append(endpoint)
+        admitted = self.admitted
         for endpoint in expired:
             self.remove(self.entries.pop(endpoint))
+            if admitted:
+                admitted.pop(endpoint, None)
 
     def pick(self, asker: _Entry, numwant: int) -> list[Peer]:
         return [entry.peer for entry in self._pick_from(asker, numwant, self.leechers, self.seeders)]
@@ -305,8 +332,8 @@ class MemorySwarmStore(SwarmStore):
 
     def _record(self, announce: SwarmAnnounce) -> tuple[_Swarm, _Entry | None]:
         """Record an announce; the peer's entry, None when it stopped."""
-        # Unpacked, not read by name: on the hot path, one unpacking costs less than seven lookups.
-        swarm_id, peer, event, left, _, now, uploaded, downloaded = announce
+        # Unpacked, not read by name: on the hot path, one unpacking costs less than eight lookups.
+        swarm_id, peer, event, left, _, now, uploaded, downloaded, admitted_with = announce
         swarm = self._swarms.get(swarm_id)
         if swarm is None:
             swarm = self._swarms[swarm_id] = _Swarm()
@@ -325,6 +352,8 @@ class MemorySwarmStore(SwarmStore):
         if event == Event.STOPPED:
             if entry is not None:
                 swarm.remove(entry)
+                if swarm.admitted:
+                    swarm.admitted.pop(peer.endpoint, None)
             return swarm, None
         seeding = left == 0
         if event == Event.COMPLETED and (entry is None or not entry.seeding):
@@ -343,6 +372,12 @@ class MemorySwarmStore(SwarmStore):
                 swarm.add(entry)
         entry.uploaded = uploaded
         entry.downloaded = downloaded
+        if admitted_with:
+            if swarm.admitted is None:
+                swarm.admitted = {}
+            swarm.admitted[peer.endpoint] = admitted_with
+        elif swarm.admitted:  # a swarm made public: its peers announce without a key
+            swarm.admitted.pop(peer.endpoint, None)
         swarm.entries[peer.endpoint] = entry
         if expires < swarm.next_expiry:
             swarm.next_expiry = expires
@@ -358,6 +393,17 @@ class MemorySwarmStore(SwarmStore):
                 swarm.expire(now)
                 counts.append(SwarmCounts(len(swarm.seeders), swarm.downloaded, len(swarm.leechers)))
         return counts
+
+    def admissions(self, swarm_ids: Sequence[int], now: float) -> list[list[Admission]]:
+        listed = []
+        for swarm_id in swarm_ids:
+            swarm = self._swarms.get(swarm_id)
+            if swarm is None or swarm.admitted is None:
+                listed.append([])
+                continue
+            swarm.expire(now)
+            listed.append([Admission(endpoint, digest) for endpoint, digest in swarm.admitted.items()])
+        return listed
 
     def take_statistics(self, now: float) -> list[SwarmStatistics]:
         taken = []
@@ -386,7 +432,8 @@ class MemorySwarmStore(SwarmStore):
 # cluster):
 #   peers    hash: endpoint -> struct ">BIddd" (group, slot, expires, uploaded,
 #            downloaded, the totals being the ones the peer last reported)
-#            followed by the peer id; and, under names no endpoint has
+#            followed by the peer id and, in a private swarm, the digest
+#            of the key that admitted the peer (SwarmAnnounce.admitted_with); and, under names no endpoint has
 #            (endpoints are 6 or 18 bytes): meta, struct ">IIIIdd" (peers in
 #            groups 1 to 4; next: no peer expires before it, early, never
 #            late, 0 for no peer; renewed: when the keys' lifetime was last
@@ -436,10 +483,12 @@ local function swarm_counts(m)
   return m[1] + m[3], m[2] + m[4]
 end
 
--- Group, slot, expires, uploaded, downloaded, peer id.
+-- Group, slot, expires, uploaded, downloaded, peer id; the digest that admitted the peer follows
+-- them in a private swarm's records (PEER_RECORD bytes without it).
+local PEER_RECORD = 49
 local function read_record(record)
   local group, slot, expires, uploaded, downloaded = struct.unpack(">BIddd", record)
-  return group, slot, expires, uploaded, downloaded, string.sub(record, 30)
+  return group, slot, expires, uploaded, downloaded, string.sub(record, 30, PEER_RECORD)
 end
 
 -- Take a peer out of its group's string: the group's last peer moves into its slot.
@@ -495,9 +544,10 @@ end
 """
 
 # ARGV: prefix, now, ttl, a random seed (scripts must not draw their own), then
-# one announce each: struct ">BBBBHdd" (endpoint size, event, seeding 1/0,
-# compact 1/0, numwant, uploaded, downloaded) followed by the endpoint, the
-# 20-byte peer id and the swarm id.
+# one announce each: struct ">BBBBBHdd" (endpoint size, event, seeding 1/0,
+# compact 1/0, size of the digest that admitted the peer (0 in a public
+# swarm), numwant, uploaded, downloaded) followed by the endpoint, the 20-byte
+# peer id, the digest and the swarm id.
 # Returns, per announce, {seeders, leechers, IPv4 endpoints joined, IPv6
 # endpoints joined} when compact, else {seeders, leechers, endpoint, peer id,
 # endpoint, peer id, ...}; {seeders, leechers} for a stopped peer.
@@ -516,10 +566,12 @@ math.randomseed(tonumber(ARGV[4]))
 local FOR_SEED, FOR_LEECHER = {2, 4}, {2, 4, 1, 3}
 
 local function announce(arguments)
-  local size, event, seeding, compact, numwant, uploaded, downloaded = struct.unpack(">BBBBHdd", arguments)
-  local endpoint = string.sub(arguments, 23, 22 + size)
-  local peer_id = string.sub(arguments, 23 + size, 42 + size)
-  local swarm_id = string.sub(arguments, 43 + size)
+  local size, event, seeding, compact, digest_size, numwant, uploaded, downloaded =
+    struct.unpack(">BBBBBHdd", arguments)
+  local endpoint = string.sub(arguments, 24, 23 + size)
+  local peer_id = string.sub(arguments, 24 + size, 43 + size)
+  local admitted_with = string.sub(arguments, 44 + size, 43 + size + digest_size)
+  local swarm_id = string.sub(arguments, 44 + size + digest_size)
   local k = swarm_keys(prefix, swarm_id)
   local known = redis.call("HMGET", k.peers, "meta", endpoint)
   local m, record = read_meta(known[1]), known[2]
@@ -582,7 +634,7 @@ local function announce(arguments)
   redis.call(
     "HSET", k.peers,
     "meta", packed_meta(m),
-    endpoint, struct.pack(">BIddd", mine, slot, expires, uploaded, downloaded) .. peer_id)
+    endpoint, struct.pack(">BIddd", mine, slot, expires, uploaded, downloaded) .. peer_id .. admitted_with)
   if renew then
     for _, key in ipairs({k.peers, k.order, k.base .. "1", k.base .. "2", k.base .. "3", k.base .. "4"}) do
       redis.call("EXPIRE", key, lifetime)
@@ -634,7 +686,7 @@ local function announce(arguments)
     for i, other in ipairs(endpoints) do
       if records[i] then
         result[#result + 1] = other
-        result[#result + 1] = string.sub(records[i], 30)
+        result[#result + 1] = string.sub(records[i], 30, PEER_RECORD)
       end
     end
   end
@@ -662,6 +714,35 @@ for i = 3, #ARGV do
   counts[#counts + 1] = {seeders, tonumber(fields[2]) or 0, leechers}
 end
 return counts
+"""
+)
+
+# ARGV: prefix, now, swarm id, swarm id, ... Returns, per swarm, its live peers
+# recorded with a digest: {{endpoint, digest, endpoint, digest, ...}, ...}.
+_ADMISSIONS_LUA = (
+    _SWARM_LUA
+    + """
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+local listed = {}
+for i = 3, #ARGV do
+  local k = swarm_keys(prefix, ARGV[i])
+  local m = read_meta(redis.call("HGET", k.peers, "meta"))
+  expire_if_due(k, m, now)
+  local admitted = {}
+  if m[1] + m[2] + m[3] + m[4] > 0 then
+    local fields = redis.call("HGETALL", k.peers)
+    for at = 1, #fields, 2 do
+      local name, record = fields[at], fields[at + 1]
+      -- Endpoints are 6 or 18 bytes, and no other field of the hash is.
+      if (#name == 6 or #name == 18) and #record > PEER_RECORD then
+        admitted[#admitted + 1] = name
+        admitted[#admitted + 1] = string.sub(record, PEER_RECORD + 1)
+      end
+    end
+  end
+  listed[#listed + 1] = admitted
+end
+return listed
 """
 )
 
@@ -693,7 +774,7 @@ return taken
 
 
 # What the announce script reads first of each announce (see _ANNOUNCE_LUA).
-_ANNOUNCE_HEAD = struct.Struct(">BBBBHdd")
+_ANNOUNCE_HEAD = struct.Struct(">BBBBBHdd")
 
 
 def _reply_reader() -> hiredis.Reader:
@@ -715,6 +796,7 @@ class RedisSwarmStore(SwarmStore):
         self.prefix = prefix
         self._announce = client.register_script(_ANNOUNCE_LUA)
         self._scrape = client.register_script(_SCRAPE_LUA)
+        self._admissions = client.register_script(_ADMISSIONS_LUA)
         self._take_statistics = client.register_script(_TAKE_STATISTICS_LUA)
         self._outage_logged_at = -math.inf
         self._connection = client.connection_pool.make_connection()
@@ -760,13 +842,16 @@ class RedisSwarmStore(SwarmStore):
         """The script's reply per announce, or the error to answer all of them with."""
         flag = 1 if compact else 0
         pack = _ANNOUNCE_HEAD.pack
-        # Unpacked, not read by name: on the hot path, one unpacking costs less than seven lookups.
+        # Unpacked, not read by name: on the hot path, one unpacking costs less than eight lookups.
         arguments = [
-            pack(len(peer.endpoint), event, left == 0, flag, numwant, uploaded, downloaded)
+            pack(
+                len(peer.endpoint), event, left == 0, flag, len(admitted_with), numwant, uploaded, downloaded
+            )
             + peer.endpoint
             + peer.peer_id
+            + admitted_with
             + b"%d" % swarm_id
-            for swarm_id, peer, event, left, numwant, _, uploaded, downloaded in announces
+            for swarm_id, peer, event, left, numwant, _, uploaded, downloaded, admitted_with in announces
         ]
         now = max(announce.now for announce in announces)
         seed = random.getrandbits(31)
@@ -824,8 +909,23 @@ class RedisSwarmStore(SwarmStore):
             raise self._unavailable(error) from error
         return [SwarmCounts(*reply) for reply in replies]
 
-    # Swarms per script call when taking statistics: each call holds Redis for its swarms only.
-    STATISTICS_BATCH = 500
+    # Swarms per script call when listing admissions or taking statistics: each call holds
+    # Redis for its swarms only.
+    SWARMS_PER_CALL = 500
+
+    def admissions(self, swarm_ids: Sequence[int], now: float) -> list[list[Admission]]:
+        listed: list[list[Admission]] = []
+        for start in range(0, len(swarm_ids), self.SWARMS_PER_CALL):
+            try:
+                replies = self._run_script(
+                    self._admissions, self.prefix, now, *swarm_ids[start : start + self.SWARMS_PER_CALL]
+                )
+            except redis.RedisError as error:
+                raise self._unavailable(error) from error
+            listed.extend(
+                [Admission(reply[at], reply[at + 1]) for at in range(0, len(reply), 2)] for reply in replies
+            )
+        return listed
 
     def take_statistics(self, now: float) -> list[SwarmStatistics]:
         try:
@@ -833,8 +933,8 @@ class RedisSwarmStore(SwarmStore):
         except redis.RedisError as error:
             raise self._unavailable(error) from error
         taken: list[SwarmStatistics] = []
-        for start in range(0, len(swarm_ids), self.STATISTICS_BATCH):
-            batch = swarm_ids[start : start + self.STATISTICS_BATCH]
+        for start in range(0, len(swarm_ids), self.SWARMS_PER_CALL):
+            batch = swarm_ids[start : start + self.SWARMS_PER_CALL]
             try:
                 reply = self._take_statistics(args=[self.prefix, now, *batch])
             except redis.RedisError as error:

@@ -1,4 +1,5 @@
-"""``/announce`` and ``/scrape`` served by Django, for deployments without ``runtracker``.
+"""``/announce``, ``/scrape`` and the seeders' ``/admitted/<credential>`` served by Django, for
+deployments without ``runtracker``.
 
 The swarms live in the configured store, as runtracker's do: with REDIS_URL
 in Redis, shared by every web worker and every runtracker; without it in this
@@ -99,4 +100,12 @@ def announce(request: HttpRequest, passkey: str | None = None) -> HttpResponse:
 def scrape(request: HttpRequest, passkey: str | None = None) -> HttpResponse:
     query, key = _raw_query(request), _passkey(passkey)
     body = in_process_tracker.answer(lambda tracker: tracker.handle_scrape(query, key))
+    return HttpResponse(body, content_type="text/plain")
+
+
+@require_GET
+def admitted(request: HttpRequest, credential: str) -> HttpResponse:
+    """Whom a seeder node may serve (``Tracker.admitted``), for a seeder pointed at this process."""
+    key = _passkey(credential)
+    body = in_process_tracker.answer(lambda tracker: tracker.handle_admitted(key))
     return HttpResponse(body, content_type="text/plain")

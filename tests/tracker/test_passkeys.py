@@ -33,7 +33,7 @@ MEMBER = access.keys_held_by(is_staff=False, group_ids=[7], published_product_id
 
 
 def whitelist(passkeys: dict, node_credentials: dict) -> Whitelist:
-    return Whitelist({PUBLIC: 1, PRIVATE: 2}, {2: OPENING}, passkeys, node_credentials)
+    return Whitelist.of({PUBLIC: 1, PRIVATE: 2}, {2: OPENING}, passkeys, node_credentials)
 
 
 def failure(answer: bytes) -> bytes | None:
@@ -297,7 +297,7 @@ def test_the_torrent_gets_the_users_announce_url_and_keeps_its_info_hash(setting
         }
     )
     user = UserFactory()
-    rewritten = bencode.decode(access.torrent_with_passkey(metainfo, user))
+    rewritten = bencode.decode(access.torrent_with_passkey(metainfo, user, release=publish_release("1.0")))
     personal = f"http://t.example:6969/announce/{Passkey.for_user(user).key}".encode()
     assert rewritten[b"announce"] == personal
     assert rewritten[b"announce-list"] == [[personal], [b"http://other/announce"]]

@@ -75,7 +75,7 @@ def test_concurrent_takes_never_count_an_announce_twice(redis_client, redis_pref
 
     first = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
     second = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
-    first.STATISTICS_BATCH = 7
+    first.SWARMS_PER_CALL = 7
     for n in range(50):
         first.announce(SwarmAnnounce(n, peer(n), Event.COMPLETED, 0, 50, 0, 10, 10))
     taken = first.take_statistics(now=1) + second.take_statistics(now=1)

@@ -12,7 +12,7 @@ from redis.retry import Retry
 from bittorrent import bencode
 from harness.polling import wait_until
 from tests.tracker.conftest import announce_query, info_hash
-from tracker.engine import Tracker
+from tracker.engine import Tracker, admission_digest
 from tracker.protocol import Event, Peer, SwarmCounts
 from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmAnnounce, SwarmStoreUnavailable
 
@@ -317,3 +317,97 @@ def test_over_many_announces_every_other_peer_is_handed_out(make_store):
         answer = store.announce_compact(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 5, now=1))
         handed_out.update(endpoints(answer.peers4, 6))
     assert handed_out == {peer(n).endpoint for n in range(2, 61)}
+
+
+# Admission records: whom a private swarm let in, with which key (tracker.engine.admission_digest).
+
+KEY_A, KEY_B = b"A" * 15, b"B" * 15
+
+
+def admitted(announce: SwarmAnnounce, digest: bytes) -> SwarmAnnounce:
+    return announce._replace(admitted_with=digest)
+
+
+def test_it_records_which_key_admitted_each_peer_of_a_private_swarm(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(admitted(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0), KEY_A))
+    store.announce_compact_many(
+        [
+            admitted(SwarmAnnounce(SWARM, peer(2), Event.STARTED, 0, 50, now=1), KEY_B),
+            SwarmAnnounce(2, peer(3), Event.STARTED, 100, 50, now=1),  # a public swarm: no record
+        ]
+    )
+    # A peer that announces again with another key (its user's new passkey) is recorded with that one.
+    store.announce(admitted(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 50, now=2), KEY_B))
+
+    listed = store.admissions([SWARM, 2, 3], now=3)
+
+    assert sorted(listed[0]) == [(peer(1).endpoint, KEY_B), (peer(2).endpoint, KEY_B)]
+    assert listed[1:] == [[], []]
+
+
+def test_a_peer_that_announces_without_a_key_keeps_no_admission(make_store):
+    """A swarm made public: its peers announce without a passkey from then on."""
+    store = make_store(peer_ttl=TTL)
+    store.announce(admitted(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0), KEY_A))
+    store.announce(SwarmAnnounce(SWARM, peer(1), Event.NONE, 100, 50, now=1))
+    assert store.admissions([SWARM], now=2) == [[]]
+
+
+def test_a_stopped_peer_leaves_no_admission_and_the_others_keep_theirs(make_store):
+    store = make_store(peer_ttl=TTL)
+    for n, key in ((1, KEY_A), (2, KEY_B), (3, KEY_A)):
+        store.announce(admitted(SwarmAnnounce(SWARM, peer(n), Event.STARTED, 100, 50, now=0), key))
+    # Peer 1 leaves: in Redis the last peer of its group moves into its slot, with its record.
+    store.announce(admitted(SwarmAnnounce(SWARM, peer(1), Event.STOPPED, 100, 50, now=1), KEY_A))
+    assert sorted(store.admissions([SWARM], now=2)[0]) == [
+        (peer(2).endpoint, KEY_B),
+        (peer(3).endpoint, KEY_A),
+    ]
+
+
+def test_admissions_expire_with_their_peers(make_store):
+    store = make_store(peer_ttl=TTL)
+    store.announce(admitted(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0), KEY_A))
+    store.announce(admitted(SwarmAnnounce(SWARM, peer(2), Event.STARTED, 0, 50, now=50), KEY_B))
+    assert len(store.admissions([SWARM], now=99)[0]) == 2
+    assert store.admissions([SWARM], now=101) == [[(peer(2).endpoint, KEY_B)]]
+    assert store.admissions([SWARM], now=151) == [[]]
+
+
+def test_a_private_swarm_hands_out_its_peers_with_their_own_peer_ids_in_both_families(make_store):
+    store = make_store(peer_ttl=TTL)
+    v6 = Peer(b"-PY0001-ipv6ipv6ipv6", bytes(15) + b"\x01\x1a\xe1")
+    store.announce(admitted(SwarmAnnounce(SWARM, v6, Event.STARTED, 0, 50, now=0), KEY_A))
+    store.announce(admitted(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 0, 50, now=0), KEY_A))
+
+    answer = store.announce(admitted(SwarmAnnounce(SWARM, peer(2), Event.STARTED, 100, 50, now=1), KEY_B))
+
+    assert sorted(answer.peers) == sorted([v6, peer(1)])
+    assert sorted(store.admissions([SWARM], now=1)[0]) == sorted(
+        [(v6.endpoint, KEY_A), (peer(1).endpoint, KEY_A), (peer(2).endpoint, KEY_B)]
+    )
+
+
+def test_many_private_swarms_are_listed_over_several_redis_calls(redis_client, redis_prefix):
+    store = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
+    store.SWARMS_PER_CALL = 3
+    store.announce_compact_many(
+        [admitted(SwarmAnnounce(n, peer(n), Event.STARTED, 100, 50, now=0), KEY_A) for n in range(1, 8)]
+    )
+    assert store.admissions(list(range(1, 9)), now=1) == [
+        [(peer(n).endpoint, KEY_A)] for n in range(1, 8)
+    ] + [[]]
+
+
+def test_a_small_private_swarm_stays_a_compact_redis_hash(redis_client, redis_prefix):
+    """The digest keeps a peer's record within hash-max-listpack-value (64 bytes).
+
+    See tracker.engine.ADMISSION_DIGEST_BYTES.
+    """
+    store = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
+    digest = admission_digest(b"some passkey")
+    store.announce(
+        admitted(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0, uploaded=2**40), digest)
+    )
+    assert redis_client.object("encoding", f"{redis_prefix}{{{SWARM}}}:peers") == b"listpack"

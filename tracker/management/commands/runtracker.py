@@ -4,7 +4,8 @@ Reads the tracked swarms, which of them are private, and the passkeys from
 the database before listening and again every FANOUT_TRACKER_WHITELIST_REFRESH
 seconds, on a thread of its own: the event loop never waits for the ORM.
 Announces go to ``/announce`` or ``/announce/<passkey>`` (private releases
-need the latter), scrapes likewise. With the memory store, the swarm
+need the latter), scrapes likewise; seeder nodes ask ``/admitted/<credential>``
+whom their private releases may serve. With the memory store, the swarm
 statistics are written to the database on that same thread every
 FANOUT_TRACKER_STATS_FLUSH_SECONDS, and once more on shutdown; with Redis the
 Celery beat task ``tracker.flush_statistics`` does it. The loop is uvloop's, which takes about a third
