@@ -70,8 +70,9 @@ def commands() -> dict[str, list[str]]:
             f"0.0.0.0:{web_port}",
             "--workers",
             "2",
+            # A client held back by the web seed's pace keeps its thread for its whole download.
             "--threads",
-            "4",
+            "8",
             "--timeout",
             "600",
             # On SIGTERM, requests in flight get this long (a tus upload resumes where it stopped).

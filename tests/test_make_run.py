@@ -9,6 +9,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import libtorrent as lt
 import pytest
 
 from bittorrent import bencode
@@ -16,7 +17,8 @@ from harness.loopback import free_port
 from harness.polling import wait_until
 from harness.processes import MANAGE, ROOT
 from tests.conftest import subprocess_env
-from tests.test_end_to_end import download_through_tracker, without_web_seeds
+from tests.test_end_to_end import download_through_tracker, tracker_answer, without_web_seeds
+from tracker.engine import REFUSED
 
 
 def make_run_env(data_dir, **overrides: str) -> dict[str, str]:
@@ -174,6 +176,26 @@ def test_a_private_release_downloads_through_make_run_for_its_audience_only(
 
     download_through_tracker(without_web_seeds(metainfo), tmp_path / "peers")
     assert (tmp_path / "peers" / "vault.bin").read_bytes() == payload
+    # The personal web seed answers a client without cookies, Range included (while our
+    # seeder serves the release it sends slowly, so a part of the file is enough here).
+    web_seed = torrent[b"url-list"].decode()
+    assert passkey in web_seed
+    ranged = urllib.request.Request(web_seed + "vault.bin", headers={"Range": "bytes=1000-33767"})
+    with urllib.request.urlopen(ranged, timeout=30) as answer:
+        assert answer.status == 206 and answer.read() == payload[1000:33768]
+
+    # A regenerated passkey: the old torrent gets nothing from the tracker or the web seed.
+    member.post("/account/passkey/", {})
+    info_hash = lt.torrent_info(metainfo).info_hashes().v1.to_bytes()
+    announce_url = torrent[b"announce"].decode().rsplit("/", 1)[0]
+    wait_until(
+        lambda: tracker_answer(announce_url, passkey, info_hash) == {b"failure reason": REFUSED.encode()},
+        timeout=10,
+        what="the tracker to refuse the old passkey",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(web_seed + "vault.bin", timeout=10)
+    assert refused.value.code == 404
 
     assert passkey not in "".join(run.output), "a passkey reached make run's logs"
 
