@@ -1,7 +1,8 @@
 FROM node:20-slim AS static
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# The pages' libraries only: devDependencies are the tests' (an OpenID Connect provider).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1

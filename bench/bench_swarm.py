@@ -8,15 +8,23 @@ Everything runs on loopback in a throw-away data directory:
 2. 1,000 small releases on one `runseeder` node: its memory, and the seconds
    from a restart to all of them seeding again.
 3. Fanout: our tracker (`runtracker`) and one of our seeders (`runseeder`,
-   settings as deployed) serve the same release to N fresh clients.
+   settings as deployed) serve the same release to N fresh clients, the web
+   seed taken out of the torrent.
+4. The same with the torrent as shipped: its web seed (BEP 19 ``url-list``,
+   the release's ``seed/`` route) served by the web process as `make run` runs
+   it (gunicorn), or with ``--web-front nginx`` by deploy/nginx.conf in front
+   of it as docker-compose runs it. The origin's bytes are its seeder's and
+   its web seed's.
 
-The last line is Fanout's: ``completed= origin_x= finish_x= http_x=``.
+The last line is Fanout's: ``completed= origin_x= finish_x= http_x= webseed_origin_x=``
+(parts 3 and 4; 4 has its own line above it with all its figures).
 Options: --size-mib, --clients, --client-rate-mib, --origin-rate-mib, --releases (0 skips part 2),
---skip-stock, --policy (overrides FANOUT_SEEDER_POLICY for part 3).
+--skip-stock, --policy (overrides FANOUT_SEEDER_POLICY for parts 3 and 4), --web-front.
 """
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import sys
@@ -34,6 +42,8 @@ from harness.libtorrent_peers import add_torrent, client_session, make_torrent
 from harness.loopback import free_port
 from harness.polling import wait_until
 from harness.processes import MANAGE, RunningProcess, prepare_instance, rss_bytes
+from harness.web_front import start_nginx
+from scripts import run_all
 
 MIB = 1024 * 1024
 PIECE_LENGTH = 256 * 1024
@@ -138,7 +148,14 @@ class Fanout:
     """A data directory with a database, our tracker, and release rows created in-process."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.env = prepare_instance(data_dir, FANOUT_TRACKER_WHITELIST_REFRESH="1")
+        self.data_dir = data_dir
+        # The address torrents name for the web seed: the web process, or the web server in front.
+        self.web_port = free_port()
+        self.env = prepare_instance(
+            data_dir,
+            FANOUT_TRACKER_WHITELIST_REFRESH="1",
+            FANOUT_PUBLIC_URL=f"http://127.0.0.1:{self.web_port}",
+        )
         import django
 
         django.setup()
@@ -161,7 +178,16 @@ class Fanout:
         )
         self.announce_url = self.tracker.wait_for(r"tracker listening on (http://\S+/announce)")[1]
 
-    def publish(self, name: str, content: bytes, *, version: str, piece_length: int = PIECE_LENGTH) -> int:
+    def publish(
+        self,
+        name: str,
+        content: bytes,
+        *,
+        version: str,
+        piece_length: int = PIECE_LENGTH,
+        web_seed: bool = False,
+    ) -> int:
+        """A published release; with ``web_seed`` its torrent names the web seed, as the worker's do."""
         from distribution.models import Product, Release, ReleaseFile
         from harness.releases import attach_torrent
 
@@ -178,8 +204,65 @@ class Fanout:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         ReleaseFile.objects.create(release=release, path=release.content_name, size=len(content))
-        attach_torrent(release, make_torrent(path, piece_length=piece_length, announce_url=self.announce_url))
+        if web_seed:
+            creator = lt.create_torrent(lt.list_files(str(path)), piece_length, lt.create_torrent.v1_only)
+            creator.add_tracker(self.announce_url)
+            creator.add_url_seed(release.web_seed_url)
+            lt.set_piece_hashes(creator, str(path.parent))
+            metainfo = lt.bencode(creator.generate())
+        else:
+            metainfo = make_torrent(path, piece_length=piece_length, announce_url=self.announce_url)
+        attach_torrent(release, metainfo)
         return release.pk
+
+    def web(self, front: str) -> list[RunningProcess]:
+        """The web process as `make run` starts it; with ``front`` "nginx", behind deploy/nginx.conf."""
+        env = dict(self.env)
+        django_port = self.web_port
+        if front == "nginx":
+            django_port = free_port()
+            env["FANOUT_X_ACCEL_REDIRECT"] = "/protected/"
+        # `make run`'s command line, on this port.
+        command = run_all.commands()["web"]
+        command[command.index("--bind") + 1] = f"127.0.0.1:{django_port}"
+        web = RunningProcess("web", command, env)
+        try:
+            web.wait_for_port(django_port)
+            if front != "nginx":
+                return [web]
+            nginx = start_nginx(
+                listen_port=self.web_port,
+                upstream=f"127.0.0.1:{django_port}",
+                data_dir=self.data_dir,
+                workdir=self.data_dir / "nginx",
+            )
+        except BaseException:
+            web.stop(timeout=STOP_TIMEOUT)
+            raise
+        return [nginx, web]
+
+    def web_seed_bytes(self, release_id: int, front: str) -> int:
+        """What the web seed sent of the release: Django counts it; nginx, in its access log."""
+        if front == "nginx":
+            log = (self.data_dir / "nginx" / "access.log").read_text()
+            route = f"/releases/{release_id}/seed/"
+            return sum(
+                int(sent)
+                for path, sent in re.findall(r'"GET (\S+) HTTP/[\d.]+" \d{3} (\d+)', log)
+                if path.startswith(route)
+            )
+        return self.http_bytes(release_id)
+
+    def http_bytes(self, release_id: int) -> int:
+        """The web seed and direct downloads in the release's statistics (``http_bytes``)."""
+        from django.db import close_old_connections
+        from django.db.models import Sum
+
+        from distribution.models import ReleaseDayStats
+
+        close_old_connections()
+        total = ReleaseDayStats.objects.filter(release_id=release_id).aggregate(sent=Sum("http_bytes"))
+        return total["sent"] or 0
 
     def seeder(self, name: str, **env: str) -> RunningProcess:
         process = RunningProcess(
@@ -241,24 +324,37 @@ def many_releases(fanout: Fanout, count: int) -> str:
     )
 
 
-def fanout_run(fanout: Fanout, content: Path, workdir: Path, args) -> SwarmResult:
-    release_id = fanout.publish("swarm", content.read_bytes(), version="1")
-    node = "bench-origin"
+def fanout_run(fanout: Fanout, content: Path, workdir: Path, args, *, web_front: str = "") -> SwarmResult:
+    """Our tracker and a seeder serve a fresh release to the clients; with ``web_front``, the torrent
+    names the web seed too, served by that front ("django" or "nginx")."""
+    release_id = fanout.publish(
+        "swarm", content.read_bytes(), version=web_front or "1", web_seed=bool(web_front)
+    )
+    node = f"bench-origin-{web_front or 'peers'}"
     env = {"FANOUT_SEEDER_UPLOAD_LIMIT": str(args.origin_rate_mib * MIB)}
     if args.policy:
         env["FANOUT_SEEDER_POLICY"] = args.policy
     seeder = fanout.seeder(node, **env)
     try:
         wait_until(lambda: fanout.seeding_count(node) == 1, timeout=120, what="the release seeding")
-        from distribution.models import Torrent
+        from distribution.models import Release, Torrent
 
         metainfo = bytes(Torrent.objects.get(release_id=release_id).metainfo)
 
         def origin_bytes() -> int:
             time.sleep(3)  # one heartbeat after the last client finished
-            return fanout.uploaded(node, release_id)
+            uploaded = fanout.uploaded(node, release_id)
+            if not web_front:
+                return uploaded
+            web_seed = fanout.web_seed_bytes(release_id, web_front)
+            print(
+                f"  origin: seeder {uploaded / MIB:.0f} MiB, web seed {web_seed / MIB:.1f} MiB "
+                f"(the statistics' http_bytes: {fanout.http_bytes(release_id) / MIB:.1f} MiB)",
+                flush=True,
+            )
+            return uploaded + web_seed
 
-        return run_clients(
+        result = run_clients(
             metainfo,
             clients=args.clients,
             rate=args.client_rate_mib * MIB,
@@ -267,8 +363,20 @@ def fanout_run(fanout: Fanout, content: Path, workdir: Path, args) -> SwarmResul
             origin_bytes=origin_bytes,
             timeout=args.timeout,
         )
+        # The next run's seeder seeds its own release alone.
+        Release.objects.filter(pk=release_id).update(status=Release.Status.RETIRED)
+        return result
     finally:
         seeder.stop(timeout=STOP_TIMEOUT)
+
+
+def web_seed_run(fanout: Fanout, content: Path, workdir: Path, args) -> SwarmResult:
+    servers = fanout.web(args.web_front)
+    try:
+        return fanout_run(fanout, content, workdir, args, web_front=args.web_front)
+    finally:
+        for server in servers:
+            server.stop(timeout=STOP_TIMEOUT)
 
 
 def main() -> None:
@@ -283,6 +391,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--skip-stock", action="store_true")
     parser.add_argument("--policy", default="")
+    parser.add_argument("--web-front", choices=("django", "nginx"), default="django")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so that the trackers and seeders started here are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -315,10 +424,20 @@ def main() -> None:
             if args.releases:
                 print(f"one node seeding many releases: {many_releases(fanout, args.releases)}", flush=True)
             ours = fanout_run(fanout, content, tmp / "fanout-clients", args)
+            print(f"fanout seeder + tracker: {figures(ours, **shape)}", flush=True)
+            with_web_seed = web_seed_run(fanout, content, tmp / "web-seed-clients", args)
+            print(
+                f"fanout seeder + tracker + web seed ({args.web_front}): {figures(with_web_seed, **shape)}",
+                flush=True,
+            )
         finally:
             fanout.close()
-        print(f"fanout seeder + tracker: {figures(ours, **shape)}", flush=True)
-        print(figures(ours, **shape).split(" (")[0])
+        webseed_origin_x = (
+            with_web_seed.origin_bytes / size
+            if with_web_seed.completed == with_web_seed.clients
+            else float("nan")
+        )
+        print(f"{figures(ours, **shape).split(' (')[0]} webseed_origin_x={webseed_origin_x:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 from kombu.transport.redis import Channel as RedisChannel
 
+from distribution.oidc import callback_url
 from distribution.tasks import build_torrent
 
 # How late a client's next announce may come after the interval it was given:
@@ -104,3 +105,42 @@ def check_secret_key(app_configs, **kwargs) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_single_sign_on_only_with_a_provider(app_configs, **kwargs) -> list[CheckMessage]:
+    if not settings.FANOUT_OIDC_ONLY or settings.FANOUT_OIDC_ISSUER:
+        return []
+    return [
+        Error(
+            "FANOUT_OIDC_ONLY is True but FANOUT_OIDC_ISSUER is unset: it takes no password and offers "
+            "no provider, so nobody can sign in.",
+            hint="Set FANOUT_OIDC_ISSUER (and the client's FANOUT_OIDC_CLIENT_ID and "
+            "FANOUT_OIDC_CLIENT_SECRET_FILE), or unset FANOUT_OIDC_ONLY.",
+            id="fanout.E006",
+        )
+    ]
+
+
+@register()
+def check_single_sign_on_client(app_configs, **kwargs) -> list[CheckMessage]:
+    if not settings.FANOUT_OIDC_ISSUER or (settings.OIDC_RP_CLIENT_ID and settings.OIDC_RP_CLIENT_SECRET):
+        return []
+    missing = [
+        name
+        for name, value in (
+            ("FANOUT_OIDC_CLIENT_ID", settings.OIDC_RP_CLIENT_ID),
+            ("FANOUT_OIDC_CLIENT_SECRET_FILE", settings.OIDC_RP_CLIENT_SECRET),
+        )
+        if not value
+    ]
+    return [
+        Error(
+            f"FANOUT_OIDC_ISSUER is set but {' and '.join(missing)} not: the provider refuses a sign-in "
+            "from an unknown client.",
+            hint="Register Fanout at the provider as a confidential client with the redirect URI "
+            f"{callback_url()}, and set "
+            "FANOUT_OIDC_CLIENT_ID and FANOUT_OIDC_CLIENT_SECRET_FILE (a file holding its secret).",
+            id="fanout.E007",
+        )
+    ]

@@ -7,6 +7,7 @@ A malformed value raises ``ImproperlyConfigured`` instead of falling back.
 
 import ipaddress
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -34,6 +35,21 @@ def env_secret(name: str) -> str | None:
     value = os.environ.get(name)
     if value is not None and not value.strip():
         raise ImproperlyConfigured(f"{name} is set but empty: give it a value, or unset it for the default")
+    return value
+
+
+def env_secret_file(name: str) -> str | None:
+    """A secret kept in the file the variable names (as Docker and Kubernetes secrets are), None when
+    unset; a file that cannot be read, or holds nothing but blanks, is refused."""
+    path = _raw(name)
+    if path is None:
+        return None
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}: cannot read {path}: {error.strerror}") from None
+    if not value:
+        raise ImproperlyConfigured(f"{name}: {path} is empty")
     return value
 
 

@@ -23,6 +23,7 @@ from config.environment import (
     env_networks,
     env_optional_str,
     env_secret,
+    env_secret_file,
     env_str,
 )
 
@@ -71,6 +72,13 @@ FANOUT_SEEDER_DEMAND_INTERVAL = env_int("FANOUT_SEEDER_DEMAND_INTERVAL", 30, min
 FANOUT_SEEDER_ALLOW_LIST_INTERVAL = env_int("FANOUT_SEEDER_ALLOW_LIST_INTERVAL", 2, minimum=1)
 # Web seeds through a web server: the prefix of its internal location (e.g. /protected/), or unset.
 FANOUT_X_ACCEL_REDIRECT = env_optional_str("FANOUT_X_ACCEL_REDIRECT")
+# The web seed's pace in bytes/s (distribution/web_seed_policy.py): per response, and per release
+# shared by its leechers. While the swarm has no complete copy it is the fallback (0: unlimited);
+# while it has one (a live seeder of ours, or a finished peer), it is held back.
+FANOUT_WEBSEED_RATE = env_int("FANOUT_WEBSEED_RATE", 0, minimum=0)
+FANOUT_WEBSEED_RELEASE_RATE = env_int("FANOUT_WEBSEED_RELEASE_RATE", 0, minimum=0)
+FANOUT_WEBSEED_HELD_RATE = env_int("FANOUT_WEBSEED_HELD_RATE", 16 * 1024, minimum=1024)
+FANOUT_WEBSEED_HELD_RELEASE_RATE = env_int("FANOUT_WEBSEED_HELD_RELEASE_RATE", 256 * 1024, minimum=1024)
 # /metrics answers a scraper that sends "Authorization: Bearer <this>" (and staff sessions).
 FANOUT_METRICS_TOKEN = env_optional_str("FANOUT_METRICS_TOKEN")
 FANOUT_ANNOUNCE_INTERVAL = env_int("FANOUT_ANNOUNCE_INTERVAL", 1800, minimum=1)
@@ -88,6 +96,8 @@ FANOUT_RELEASE_MAX_BYTES = env_int("FANOUT_RELEASE_MAX_BYTES", 64 * 1024**3, min
 FANOUT_PUBLISHER_QUOTA_BYTES = env_int("FANOUT_PUBLISHER_QUOTA_BYTES", 1024**4, minimum=0)
 # A browser upload that receives no byte for this long is abandoned: its bytes are removed.
 FANOUT_UPLOAD_EXPIRY_SECONDS = env_int("FANOUT_UPLOAD_EXPIRY_SECONDS", 24 * 3600, minimum=60)
+# Days after its retirement that a release's files are removed from disk (the page says so); 0: never.
+FANOUT_RETIRED_PURGE_DAYS = env_int("FANOUT_RETIRED_PURGE_DAYS", 0, minimum=0)
 
 RELEASES_DIR = DATA_DIR / "releases"
 UPLOADS_DIR = DATA_DIR / "uploads"
@@ -178,12 +188,38 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "catalogue"
 
+# Single sign-on with the company's OpenID Connect provider (distribution/oidc.py, distribution/sso.py),
+# on when FANOUT_OIDC_ISSUER is set: its endpoints come from its discovery document at the first
+# sign-in. Users are made at their first sign-in; with FANOUT_OIDC_GROUPS_CLAIM their groups whose
+# names start with FANOUT_OIDC_GROUPS_PREFIX (every group without one) follow that claim at each.
+FANOUT_OIDC_ISSUER = env_optional_str("FANOUT_OIDC_ISSUER")
+if FANOUT_OIDC_ISSUER and urlsplit(FANOUT_OIDC_ISSUER).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"FANOUT_OIDC_ISSUER must be an http(s) URL, got {FANOUT_OIDC_ISSUER!r}")
+FANOUT_OIDC_PROVIDER_NAME = env_str("FANOUT_OIDC_PROVIDER_NAME", "SSO")
+FANOUT_OIDC_USERNAME_CLAIM = env_str("FANOUT_OIDC_USERNAME_CLAIM", "preferred_username")
+FANOUT_OIDC_GROUPS_CLAIM = env_optional_str("FANOUT_OIDC_GROUPS_CLAIM")
+FANOUT_OIDC_GROUPS_PREFIX = env_str("FANOUT_OIDC_GROUPS_PREFIX", "")
+# No password sign-in anywhere (login page, admin): the provider is the only way in (fanout.E006).
+FANOUT_OIDC_ONLY = env_bool("FANOUT_OIDC_ONLY", False)
+# mozilla-django-oidc's settings: the client registered at the provider (fanout.E007).
+OIDC_RP_CLIENT_ID = env_str("FANOUT_OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_secret_file("FANOUT_OIDC_CLIENT_SECRET_FILE") or ""
+OIDC_RP_SCOPES = env_str("FANOUT_OIDC_SCOPES", "openid email profile")
+# Every provider signs ID tokens with RS256 (OpenID Connect Discovery requires it).
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso-callback"
+
 # Password guessing (django-axes): after FANOUT_LOGIN_FAILURE_LIMIT failed sign-ins an account,
 # and separately an address, is refused for FANOUT_LOGIN_LOCKOUT_MINUTES (or until staff unlock
 # it: the admin's "Access attempts"). The address is the tracker's rule's (FANOUT_TRUSTED_PROXIES).
+# Passwords are checked by ModelBackend, which FANOUT_OIDC_ONLY leaves out; the provider's backend
+# also answers permission checks, as ModelBackend does.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    *([] if FANOUT_OIDC_ONLY else ["django.contrib.auth.backends.ModelBackend"]),
+    *(["distribution.oidc.ProviderBackend"] if FANOUT_OIDC_ISSUER else []),
 ]
 AXES_FAILURE_LIMIT = env_int("FANOUT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("FANOUT_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
@@ -200,7 +236,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "fanout@localhost")
-PASSWORD_RESET_BY_EMAIL = EMAIL_HOST is not None
+# A password is of no use where the provider is the only way in.
+PASSWORD_RESET_BY_EMAIL = EMAIL_HOST is not None and not FANOUT_OIDC_ONLY
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend"
     if PASSWORD_RESET_BY_EMAIL
@@ -277,6 +314,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-uploads": {
         "task": "distribution.expire_uploads",
         "schedule": 600.0,
+    },
+    "purge-retired-files": {
+        "task": "distribution.purge_retired_files",
+        "schedule": 3600.0,
     },
     # With REDIS_URL the swarm statistics wait in Redis until this task moves
     # them to the database (without it, runtracker flushes its own).

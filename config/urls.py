@@ -4,6 +4,9 @@ from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views import defaults
+from django.views.generic import RedirectView
+
+from distribution.views import sign_in
 
 
 def by_email_only(view):
@@ -18,7 +21,9 @@ def by_email_only(view):
 
 
 accounts = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", sign_in.SignInView.as_view(), name="login"),
+    path("sso/", sign_in.ProviderRedirectView.as_view(), name="sso-start"),
+    path("sso/callback", sign_in.ProviderCallbackView.as_view(), name="sso-callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
@@ -41,6 +46,8 @@ accounts = [
 ]
 
 urlpatterns = [
+    # One sign-in page, the admin's too: it offers single sign-on, and FANOUT_OIDC_ONLY takes no password.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("", include("tracker.urls")),

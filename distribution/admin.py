@@ -1,5 +1,7 @@
 """The admin: releases' states shown read-only, changed only through their transitions."""
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,6 +15,7 @@ from distribution.models import (
     Release,
     ReleaseDayStats,
     ReleaseFile,
+    SsoIdentity,
     SwarmSample,
     Tag,
     Torrent,
@@ -55,6 +58,7 @@ class ReleaseAdmin(admin.ModelAdmin):
         "failure_reason",
         "published_at",
         "retired_at",
+        "files_purged_at",
         "storage_key",
         "content_name",
         "is_single_file",
@@ -63,21 +67,20 @@ class ReleaseAdmin(admin.ModelAdmin):
         "build_updated_at",
     ]
     inlines = [ReleaseFileInline]
-    actions = ["retry_builds", "retire_releases", "fail_builds"]
+    actions = ["retry_builds", "retire_releases", "fail_builds", "delete_unpublished"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A release is made with its files, by the publish page or command; here it would have none.
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Deleting the row alone would leave its files on disk, and a published release's
+        # torrent in clients: the "delete" action below goes through the service instead.
+        return False
+
     @admin.action(description="Build the selected failed releases again")
     def retry_builds(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        moved = 0
-        for release in queryset:
-            try:
-                services.retry_build(release=release)
-            except services.ReleaseRejected:
-                continue
-            moved += 1
+        moved = self._each(queryset, services.retry_build)
         self._report(request, moved, len(queryset), "queued for a new build", "failed")
 
     @admin.action(description="Retire the selected published releases")
@@ -90,6 +93,23 @@ class ReleaseAdmin(admin.ModelAdmin):
         reason = f"Stopped by {request.user.get_username()} in the admin."
         moved = sum(release.fail(reason) for release in queryset)
         self._report(request, moved, len(queryset), "stopped", "processing")
+
+    @admin.action(description="Delete the selected drafts and failed releases, with their files")
+    def delete_unpublished(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
+        moved = self._each(queryset, services.delete_release)
+        self._report(request, moved, len(queryset), "deleted", "draft, uploading or failed")
+
+    @staticmethod
+    def _each(queryset: QuerySet[Release], service: Callable[..., None]) -> int:
+        """Call the service for each selected release; how many it did not refuse."""
+        moved = 0
+        for release in queryset:
+            try:
+                service(release=release)
+            except services.ReleaseRejected:
+                continue
+            moved += 1
+        return moved
 
     def _report(self, request: HttpRequest, moved: int, selected: int, done: str, required: str) -> None:
         self.message_user(request, f"{moved} of {selected} selected releases {done}.", messages.SUCCESS)
@@ -205,3 +225,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         moved = sum(token.revoke() for token in queryset)
         self.message_user(request, f"{moved} of {len(queryset)} selected tokens revoked.", messages.SUCCESS)
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(admin.ModelAdmin):
+    """Which account each provider subject signs in as (distribution.sso): made at a first sign-in;
+    staff add one to let a subject sign in as an existing local account, or delete one to unlink it."""
+
+    list_display = ["user", "subject", "issuer", "created_at"]
+    search_fields = ["user__username", "subject"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]

@@ -13,10 +13,16 @@ with its own Range, ETag and Last-Modified handling.
 ``on_sent(n)`` is called once per response with the body bytes it carries:
 at the end of the stream (fewer if the client went away), or at once, from
 the Content-Length, when the web server sends the file.
+
+``pace()``, when given, is the response's rate in bytes per second (0: no
+limit). Django asks it again every ``PACE_RECHECK_SECONDS`` while it streams;
+the web server is told it once, in ``X-Accel-Limit-Rate``, and keeps it to the
+end of the response.
 """
 
 import mimetypes
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -27,6 +33,9 @@ from django.utils.http import content_disposition_header, http_date, parse_http_
 
 RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 256 * 1024
+PACE_RECHECK_SECONDS = 2.0
+# A paced stream sends this many pieces a second, so that its rate is even within the second.
+PACED_SENDS_PER_SECOND = 4
 
 
 class UnsatisfiableRange(Exception):
@@ -77,6 +86,37 @@ def _counted(chunks: Iterable[bytes], on_sent: Callable[[int], None]) -> Iterato
         on_sent(sent)
 
 
+def paced(
+    chunks: Iterable[bytes],
+    pace: Callable[[], int],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[bytes]:
+    """The chunks at ``pace()`` bytes per second (0: as they come), asked again every
+    ``PACE_RECHECK_SECONDS``, so that a change of pace reaches streams already running."""
+    rate = pace()
+    asked = start = clock()
+    sent = 0  # since ``start``, the moment the current rate was set
+    for chunk in chunks:
+        while chunk:
+            now = clock()
+            if now - asked >= PACE_RECHECK_SECONDS:
+                asked = now
+                if (new_rate := pace()) != rate:
+                    rate, start, sent = new_rate, now, 0
+            if not rate:
+                yield chunk
+                break
+            step = max(1, rate // PACED_SENDS_PER_SECOND)
+            piece, chunk = chunk[:step], chunk[step:]
+            due = start + sent / rate
+            if due > now:
+                sleep(due - now)
+            sent += len(piece)
+            yield piece
+
+
 def _accel_response(
     request: HttpRequest, path: Path, *, download_name: str, on_sent: Callable[[int], None] | None
 ) -> HttpResponse:
@@ -108,15 +148,22 @@ def file_response(
     *,
     download_name: str,
     on_sent: Callable[[int], None] | None = None,
+    pace: Callable[[], int] | None = None,
 ) -> HttpResponse:
     if settings.FANOUT_X_ACCEL_REDIRECT:
-        return _accel_response(request, path, download_name=download_name, on_sent=on_sent)
+        response = _accel_response(request, path, download_name=download_name, on_sent=on_sent)
+        if pace is not None:
+            rate = pace()
+            response["X-Accel-Limit-Rate"] = str(rate) if rate else "off"
+        return response
     response = _file_response(request, path, download_name=download_name)
-    if on_sent is not None:
-        if response.streaming and request.method != "HEAD":
+    if response.streaming and request.method != "HEAD":
+        if pace is not None:
+            response.streaming_content = paced(response.streaming_content, pace)
+        if on_sent is not None:
             response.streaming_content = _counted(response.streaming_content, on_sent)
-        else:
-            on_sent(0)
+    elif on_sent is not None:
+        on_sent(0)
     return response
 
 

@@ -21,13 +21,33 @@ class MultipleFileField(forms.FileField):
         return [single_clean(data, initial)] if data else []
 
 
+class TagsField(forms.CharField):
+    """Tags typed as one line, comma-separated; cleaned to their names (services check each)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 2000)
+        kwargs.setdefault("help_text", "Comma-separated, e.g. linux, stable.")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(tag) for tag in value)
+        return value
+
+    def clean(self, value) -> list[str]:
+        text = super().clean(value)
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+
 class ReleaseForm(forms.Form):
     product = forms.ModelChoiceField(
         queryset=Product.objects.none(), required=False, empty_label="— new product —"
     )
     new_product = forms.CharField(max_length=200, required=False, label="New product name")
     version = forms.CharField(max_length=100)
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, help_text="Markdown.")
+    tags = TagsField()
     visibility = forms.ChoiceField(choices=Release.Visibility.choices, initial=Release.Visibility.PUBLIC)
     audience = forms.ModelMultipleChoiceField(
         queryset=Group.objects.all(),
@@ -56,6 +76,13 @@ class ReleaseForm(forms.Form):
         if cleaned.get("audience") and cleaned.get("visibility") != Release.Visibility.PRIVATE:
             self.add_error("audience", "Only a private release has an audience.")
         return cleaned
+
+
+class ReleaseDetailsForm(forms.Form):
+    """What a release's publishers may change once it is made: its notes and tags."""
+
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False, help_text="Markdown.")
+    tags = TagsField()
 
 
 class ApiTokenForm(forms.Form):

@@ -2,7 +2,7 @@
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -64,6 +64,8 @@ class Release(models.Model):
 
     # A release's files may be sent, replaced or removed only before its build starts.
     FILES_MAY_CHANGE_IN = (Status.DRAFT, Status.UPLOADING)
+    # Never seen by a downloader (no torrent was ever handed out): the release may go entirely.
+    DELETABLE_IN = (Status.DRAFT, Status.UPLOADING, Status.FAILED)
 
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public"
@@ -100,6 +102,9 @@ class Release(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+    files_purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a retired release's files were removed from disk."
+    )
     build_pieces_done = models.PositiveIntegerField(default=0)
     build_pieces_total = models.PositiveIntegerField(default=0)
     build_updated_at = models.DateTimeField(null=True, blank=True)
@@ -139,11 +144,13 @@ class Release(models.Model):
 
     @property
     def web_seed_url(self) -> str:
+        """The web seed its torrent names (BEP 19): paced by the web seed policy, unlike the
+        direct downloads of ``ReleaseFile.download_url``."""
         return settings.FANOUT_PUBLIC_URL + reverse("release-webseed-root", args=[self.pk])
 
     @property
     def total_size(self) -> int:
-        return sum(f.size for f in self.files.all())
+        return self.files.aggregate(total=models.Sum("size"))["total"] or 0
 
     @property
     def build_percent(self) -> int:
@@ -159,6 +166,18 @@ class Release(models.Model):
     @property
     def files_may_change(self) -> bool:
         return self.status in self.FILES_MAY_CHANGE_IN
+
+    @property
+    def may_be_deleted(self) -> bool:
+        return self.status in self.DELETABLE_IN
+
+    @property
+    def files_purge_due(self) -> datetime | None:
+        """When a retired release's files are to be removed; None if they never are (or are gone)."""
+        days = settings.FANOUT_RETIRED_PURGE_DAYS
+        if self.status != self.Status.RETIRED or not days or self.files_purged_at or not self.retired_at:
+            return None
+        return self.retired_at + timedelta(days=days)
 
     # One method per transition. Each is a single conditional UPDATE: of two
     # callers racing, the database lets exactly one through, and that one alone
@@ -196,6 +215,12 @@ class Release(models.Model):
         """Published to retired: no longer tracked or seeded."""
         return update_if(
             self, Q(status=self.Status.PUBLISHED), status=self.Status.RETIRED, retired_at=timezone.now()
+        )
+
+    def mark_files_purged(self) -> bool:
+        """Retired, its files just removed from disk: record it once."""
+        return update_if(
+            self, Q(status=self.Status.RETIRED, files_purged_at__isnull=True), files_purged_at=timezone.now()
         )
 
     def claim_stalled_build(self, *, stalled_before: datetime) -> bool:
@@ -243,8 +268,8 @@ class ReleaseFile(models.Model):
     @property
     def download_url(self) -> str:
         if self.release.is_single_file:
-            return reverse("release-webseed", args=[self.release_id, self.path])
-        return reverse("release-webseed", args=[self.release_id, f"{self.release.content_name}/{self.path}"])
+            return reverse("release-file", args=[self.release_id, self.path])
+        return reverse("release-file", args=[self.release_id, f"{self.release.content_name}/{self.path}"])
 
 
 class Torrent(models.Model):
@@ -305,6 +330,7 @@ class ReleaseDayStats(ReleaseCounters):
     day = models.DateField()
 
     class Meta:
+        verbose_name = verbose_name_plural = "release day stats"
         ordering = ["release", "day"]
         constraints = [
             models.UniqueConstraint(fields=["release", "day"], name="one_stats_row_per_release_day")
@@ -329,6 +355,14 @@ class ReleaseTotals(ReleaseCounters):
     seeders = models.PositiveIntegerField(default=0)
     leechers = models.PositiveIntegerField(default=0)
     sampled_at = models.DateTimeField(null=True, blank=True)
+    # Our seeder nodes' word on the swarm, from their heartbeats: how many of them seed the
+    # release (the tracker counts them among its seeders, until it forgets a crashed one), and
+    # until when that holds unless a heartbeat renews it.
+    origin_seeders = models.PositiveIntegerField(default=0)
+    origin_seeding_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "release totals"
 
     def __str__(self) -> str:
         return f"totals of {self.release_id}"
@@ -441,6 +475,7 @@ class NodeCredential(models.Model):
     )
 
     class Meta:
+        verbose_name = "seeder node credential"
         ordering = ["node_name"]
 
     def __str__(self) -> str:
@@ -489,6 +524,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "API token"
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -505,3 +541,26 @@ class ApiToken(models.Model):
     def revoke(self) -> bool:
         """Refuse the token from its next request on; False if it already was."""
         return update_if(self, Q(revoked_at__isnull=True), revoked_at=timezone.now())
+
+
+class SsoIdentity(models.Model):
+    """Who a user is at the company's OpenID Connect provider: its ID tokens' issuer and subject (``sub``).
+
+    A sign-in finds its user by these alone (distribution.sso). The subject never
+    changes and is never given to anyone else; the user name the provider sends
+    may change, and may be that of a local account, which it must not take over.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identity"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "single sign-on identity"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="unique_sso_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

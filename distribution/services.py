@@ -26,6 +26,7 @@ from django.utils.text import slugify
 from bittorrent import torrents
 from bittorrent.hashing import known_hashes
 from distribution import uploads
+from distribution.byte_sizes import human_size
 from distribution.models import Product, Release, ReleaseFile, Tag, Torrent
 from distribution.release_paths import check_no_collisions, clean_relative_path, clean_version
 
@@ -58,14 +59,58 @@ def is_publisher(user) -> bool:
     return user.is_authenticated and (user.is_staff or user.groups.filter(name=PUBLISHERS_GROUP).exists())
 
 
-def get_or_create_product(*, name: str, created_by=None) -> Product:
+PRODUCT_NAME_MAX = Product._meta.get_field("name").max_length
+PRODUCT_SLUG_MAX = Product._meta.get_field("slug").max_length
+TAG_NAME_MAX = Tag._meta.get_field("name").max_length
+
+
+def product_named(name: str) -> Product:
+    """The product of this slug or name, or a new one, unsaved: ``create_release`` and
+    ``start_release`` make it with its first release, so a refused release leaves no product."""
+    name = name.strip()
+    if len(name) > PRODUCT_NAME_MAX:
+        raise ReleaseRejected(f"A product name has at most {PRODUCT_NAME_MAX} characters.")
     slug = slugify(name)
     if not slug:
-        raise ReleaseRejected(f"{name!r} is not a usable product name.")
-    product, created = Product.objects.get_or_create(slug=slug, defaults={"name": name.strip()})
-    if created and created_by is not None:
+        raise ReleaseRejected(f"{name!r} is not a usable product name: it needs a Latin letter or a digit.")
+    existing = Product.objects.filter(slug=slug).first() or Product.objects.filter(name__iexact=name).first()
+    return existing or Product(name=name, slug=_unused_slug(slug))
+
+
+def _unused_slug(slug: str) -> str:
+    """``slug`` cut to fit its column, then made unique with -2, -3… (names longer than the
+    column may share their first words)."""
+    candidate, number = _cut_slug(slug, PRODUCT_SLUG_MAX), 1
+    while Product.objects.filter(slug=candidate).exists():
+        number += 1
+        suffix = f"-{number}"
+        candidate = _cut_slug(slug, PRODUCT_SLUG_MAX - len(suffix)) + suffix
+    return candidate
+
+
+def _cut_slug(slug: str, limit: int) -> str:
+    """The slug's first ``limit`` characters, ending at a word's end when one is in the second half."""
+    if len(slug) <= limit:
+        return slug
+    cut = slug[:limit]
+    if slug[limit] != "-" and cut.rfind("-") > limit // 2:
+        cut = cut[: cut.rfind("-")]
+    return cut.strip("-")
+
+
+def _save_new_product(product: Product, created_by) -> None:
+    """Make a product named for this release (``product_named``), its maker its first publisher."""
+    if not product._state.adding:
+        return
+    try:
+        with transaction.atomic():
+            product.save()
+    except IntegrityError:
+        raise ReleaseRejected(
+            f"A product {product.name!r} was made meanwhile: choose it and publish again."
+        ) from None
+    if created_by is not None:
         product.publishers.add(created_by)
-    return product
 
 
 @dataclass(frozen=True)
@@ -103,7 +148,7 @@ def _check_release(
         raise ReleaseRejected("The release is empty: every file has 0 bytes.")
     if total_size > settings.FANOUT_RELEASE_MAX_BYTES:
         raise ReleaseRejected(
-            f"The release has {total_size} bytes; the limit is {settings.FANOUT_RELEASE_MAX_BYTES}."
+            f"The release has {_size(total_size)}; the limit is {_size(settings.FANOUT_RELEASE_MAX_BYTES)}."
         )
     torrent_format = torrent_format or settings.FANOUT_TORRENT_FORMAT
     if torrent_format == Release.TorrentFormat.HYBRID and 0 in sizes and len(sizes) > 1:
@@ -112,7 +157,7 @@ def _check_release(
             "leave them out or choose v1 or v2."
         )
     _check_quota(created_by, total_size)
-    if Release.objects.filter(product=product, version=version).exists():
+    if not product._state.adding and Release.objects.filter(product=product, version=version).exists():
         raise ReleaseRejected(f"{product.name} already has a release {version}.")
     is_single_file = len(paths) == 1 and "/" not in paths[0]
     return _CheckedRelease(
@@ -142,15 +187,21 @@ def _check_quota(user, new_bytes: int) -> None:
     used = publisher_bytes_used(user)
     if used + new_bytes > quota:
         raise ReleaseRejected(
-            f"This release ({new_bytes} bytes) would take your releases to {used + new_bytes} bytes; "
-            f"your quota is {quota} bytes. Retire old releases or ask an admin for more."
+            f"This release ({_size(new_bytes)}) would take your releases to {_size(used + new_bytes)}; "
+            f"your quota is {_size(quota)}. Retire old releases or ask an admin for more."
         )
 
 
+def _size(size: int) -> str:
+    """A size as the pages show it, and to the byte: ``1.5 KiB (1,500 bytes)``."""
+    return human_size(size) if size < 1024 else f"{human_size(size)} ({size:,} bytes)"
+
+
 def publishable_product(*, product: Product | None, new_name: str, user) -> Product:
-    """The product a publisher chose, or the new one they named; refused if it is not theirs."""
-    product = product or get_or_create_product(name=new_name, created_by=user)
-    if not product.can_publish(user):
+    """The product a publisher chose, or the one they named (new and unsaved if none has that name);
+    refused if it is not theirs."""
+    product = product or product_named(new_name)
+    if not product._state.adding and not product.can_publish(user):
         raise ReleaseRejected(f"You do not publish {product.name}.")
     return product
 
@@ -163,6 +214,7 @@ def create_release(
     notes: str = "",
     visibility: str = Release.Visibility.PUBLIC,
     audience: Iterable[Group] = (),
+    tags: Iterable[str] = (),
     torrent_format: str | None = None,
     created_by=None,
 ) -> Release:
@@ -188,12 +240,13 @@ def create_release(
         status=Release.Status.PROCESSING,
     )
     audience = _checked_audience(visibility, audience)
+    tag_names = _checked_tag_names(tags)
     try:
         sizes = [
             _store_file(f, release.disk_path(path)) for f, path in zip(files, checked.paths, strict=True)
         ]
         with transaction.atomic():
-            _save_with_files(release, checked.paths, sizes, audience)
+            _save_with_files(release, checked.paths, sizes, audience, tag_names)
             transaction.on_commit(lambda: _queue_build(release.pk))
     except IntegrityError:
         shutil.rmtree(release.content_dir, ignore_errors=True)
@@ -233,9 +286,13 @@ def _checked_audience(visibility: str, audience: Iterable[Group]) -> list[Group]
     return audience
 
 
-def _save_with_files(release: Release, paths: list[str], sizes: list[int], audience: list[Group]) -> None:
+def _save_with_files(
+    release: Release, paths: list[str], sizes: list[int], audience: list[Group], tag_names: dict[str, str]
+) -> None:
+    _save_new_product(release.product, release.created_by)
     release.save()
     release.audience.set(audience)
+    release.tags.set(_tags_of(tag_names))
     ReleaseFile.objects.bulk_create(
         ReleaseFile(release=release, path=path, size=size) for path, size in zip(paths, sizes, strict=True)
     )
@@ -249,6 +306,7 @@ def start_release(
     notes: str = "",
     visibility: str = Release.Visibility.PUBLIC,
     audience: Iterable[Group] = (),
+    tags: Iterable[str] = (),
     torrent_format: str | None = None,
     created_by,
 ) -> Release:
@@ -258,7 +316,11 @@ def start_release(
     the same files again for a draft or uploading release of the same publisher
     (a reloaded page) returns that release, so its uploads resume.
     """
-    existing = _resumable_release(product=product, version=version, files=files, created_by=created_by)
+    existing = (
+        None
+        if product._state.adding
+        else _resumable_release(product=product, version=version, files=files, created_by=created_by)
+    )
     if existing is not None:
         return existing
     checked = _check_release(
@@ -273,9 +335,10 @@ def start_release(
         status=Release.Status.DRAFT,
     )
     audience = _checked_audience(visibility, audience)
+    tag_names = _checked_tag_names(tags)
     try:
         with transaction.atomic():
-            _save_with_files(release, checked.paths, checked.sizes, audience)
+            _save_with_files(release, checked.paths, checked.sizes, audience, tag_names)
     except IntegrityError:
         raise ReleaseRejected(f"{product.name} already has a release {checked.version}.") from None
     return release
@@ -445,26 +508,49 @@ def _hash_and_build(release: Release, files: list[ReleaseFile]) -> tuple[torrent
     return built, digests
 
 
-def tags_named(names: Iterable[str]) -> list[Tag]:
-    """The tags of these names, made if new (their slug from the name)."""
-    tags = []
+def _checked_tag_names(names: Iterable[str]) -> dict[str, str]:
+    """Tag names as typed, checked, by the slug each is known by; nothing is stored yet.
+
+    The slug is the name's ASCII slug, or its Unicode one for a name with no Latin
+    letter or digit (a right-to-left tag), so every tag in any script has one.
+    """
+    checked: dict[str, str] = {}
     for name in dict.fromkeys(name.strip() for name in names if name.strip()):
-        slug = slugify(name)
+        if len(name) > TAG_NAME_MAX:
+            raise ReleaseRejected(f"A tag has at most {TAG_NAME_MAX} characters: {name[:20]!r}… is longer.")
+        slug = slugify(name) or slugify(name, allow_unicode=True)
         if not slug:
             raise ReleaseRejected(f"{name!r} is not a usable tag.")
-        tags.append(Tag.objects.get_or_create(slug=slug, defaults={"name": name})[0])
+        checked.setdefault(slug, name)
+    return checked
+
+
+def _tags_of(checked: dict[str, str]) -> list[Tag]:
+    """The tags of ``_checked_tag_names``, made if new."""
+    tags = []
+    for slug, name in checked.items():
+        tag = Tag.objects.filter(slug=slug).first() or Tag.objects.filter(name=name).first()
+        if tag is None:
+            tag, _ = Tag.objects.get_or_create(slug=slug, defaults={"name": name})
+        tags.append(tag)
     return tags
+
+
+def tags_named(names: Iterable[str]) -> list[Tag]:
+    """The tags of these names, made if new (their slug from the name); refused if one is unusable."""
+    return _tags_of(_checked_tag_names(names))
 
 
 def update_release_details(
     *, release: Release, notes: str | None = None, tags: list[Tag] | None = None
 ) -> None:
     """Change what a release says about itself: its notes, its tags (either may be left as is)."""
-    if notes is not None:
-        Release.objects.filter(pk=release.pk).update(notes=notes)
-        release.notes = notes
-    if tags is not None:
-        release.tags.set(tags)
+    with transaction.atomic():
+        if notes is not None:
+            Release.objects.filter(pk=release.pk).update(notes=notes)
+            release.notes = notes
+        if tags is not None:
+            release.tags.set(tags)
 
 
 def retry_build(*, release: Release) -> None:
@@ -478,6 +564,46 @@ def retire_release(*, release: Release) -> None:
     """Stop tracking and seeding a published release."""
     if not release.retire():
         raise ReleaseRejected(f"Only a published release can be retired; this one is {_status_now(release)}.")
+
+
+def delete_release(*, release: Release) -> None:
+    """Remove a draft, a stalled upload or a failed build entirely: its row and its files on disk.
+
+    A release that was ever published stays (retire it): its torrent is out in the world.
+    """
+    try:
+        removed = uploads.remove_release(release_id=release.pk, statuses=Release.DELETABLE_IN)
+    except uploads.UploadError:
+        raise ReleaseRejected("A file of this release is being uploaded now: pause it first.") from None
+    if not removed:
+        status = Release.objects.filter(pk=release.pk).values_list("status", flat=True).first()
+        if status is not None:
+            raise ReleaseRejected(
+                f"Only a draft, uploading or failed release can be deleted; this one is {status}."
+            )
+
+
+def purge_retired_files() -> list[int]:
+    """Remove the files of releases retired more than FANOUT_RETIRED_PURGE_DAYS ago; their ids.
+
+    Idempotent: the files go first, then the release records it once; a run killed
+    between the two removes nothing twice and records it next time.
+    """
+    days = settings.FANOUT_RETIRED_PURGE_DAYS
+    if not days:
+        return []
+    due = Release.objects.filter(
+        status=Release.Status.RETIRED,
+        files_purged_at__isnull=True,
+        retired_at__lt=timezone.now() - timedelta(days=days),
+    ).only("pk", "storage_key", "status")
+    purged = []
+    for release in due:
+        shutil.rmtree(release.content_dir, ignore_errors=True)
+        if release.mark_files_purged():
+            purged.append(release.pk)
+            logger.info("files of retired release %s removed", release.pk)
+    return purged
 
 
 def _status_now(release: Release) -> str:

@@ -65,7 +65,10 @@ def add_counts_of_releases(
                 rows=batch,
             )
             _insert_or_add(
-                ReleaseTotals, unique=["release_id"], new_row={"seeders": 0, "leechers": 0}, rows=batch
+                ReleaseTotals,
+                unique=["release_id"],
+                new_row={"seeders": 0, "leechers": 0, "origin_seeders": 0},
+                rows=batch,
             )
 
 
@@ -113,13 +116,57 @@ def record_swarm_samples(samples: Iterable[SwarmSample]) -> None:
                     leechers=sample.leechers,
                     sampled_at=sample.taken_at,
                 )
-                for sample in latest.values()
+                # In release order, as every writer of these rows locks them (our seeders' heartbeats too).
+                for sample in sorted(latest.values(), key=lambda sample: sample.release_id)
             ),
             batch_size=1000,
             update_conflicts=True,
             unique_fields=["release"],
             update_fields=["seeders", "leechers", "sampled_at"],
         )
+
+
+# A release's origin_seeding_until is rewritten only once a heartbeat would move it this much later.
+ORIGIN_SEEDING_RENEWAL = datetime.timedelta(seconds=6)
+
+
+def record_origin_seeding(seeders: Mapping[int, int], *, until: datetime.datetime | None) -> None:
+    """Record how many of our seeder nodes seed each release (``seeders``), as a node finds it.
+
+    ``until``: when that lapses unless renewed (a node that stops heartbeating is
+    dead). None, from a node that is stopping, keeps the time the other nodes
+    gave; a count of 0 ends it at once. A row is written only when its count
+    changes or ``until`` is ``ORIGIN_SEEDING_RENEWAL`` past its time, so that
+    every node's heartbeat, every two seconds, does not rewrite every release's row.
+    """
+    if not seeders:
+        return
+    quote = connection.ops.quote_name
+    table = quote(ReleaseTotals._meta.db_table)
+    columns = ["release_id", "seeders", "leechers", "origin_seeders", "origin_seeding_until"]
+    columns += _COUNTER_COLUMNS
+    stored_until = connection.ops.adapt_datetimefield_value(until)
+    renew_before = None if until is None else until - ORIGIN_SEEDING_RENEWAL
+    rows = [
+        (release_id, 0, 0, count, stored_until, *[0] * len(_COUNTER_COLUMNS))
+        for release_id, count in sorted(seeders.items())
+    ]
+    one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    origin, until_column = quote("origin_seeders"), quote("origin_seeding_until")
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            batch = rows[start : start + _ROWS_PER_STATEMENT]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(map(quote, columns))}) "
+                f"VALUES {', '.join([one_row] * len(batch))} "
+                f"ON CONFLICT ({quote('release_id')}) DO UPDATE SET {origin} = excluded.{origin}, "
+                f"{until_column} = CASE WHEN excluded.{origin} = 0 THEN NULL "
+                f"ELSE COALESCE(excluded.{until_column}, {table}.{until_column}) END "
+                f"WHERE {table}.{origin} <> excluded.{origin} OR (excluded.{until_column} IS NOT NULL "
+                f"AND ({table}.{until_column} IS NULL OR {table}.{until_column} < %s))",
+                [value for row in batch for value in row]
+                + [connection.ops.adapt_datetimefield_value(renew_before)],
+            )
 
 
 DEFAULT_DAYS = 30

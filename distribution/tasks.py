@@ -20,3 +20,8 @@ def requeue_stalled_builds() -> None:
 @shared_task(name="distribution.expire_uploads")
 def expire_uploads() -> None:
     uploads.expire_uploads()
+
+
+@shared_task(name="distribution.purge_retired_files")
+def purge_retired_files() -> None:
+    services.purge_retired_files()

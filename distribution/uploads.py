@@ -329,20 +329,41 @@ def _remove_abandoned_drafts() -> int:
     )
     removed = 0
     for release in abandoned:
+        try:
+            removed += remove_release(release_id=release.pk, statuses=Release.FILES_MAY_CHANGE_IN)
+        except UploadError:
+            continue  # a byte is arriving: not abandoned after all
+    return removed
+
+
+def remove_release(*, release_id: int, statuses: tuple[str, ...]) -> bool:
+    """Delete a release that is in one of ``statuses``: its row, its uploads and, once that
+    commits, its files and hashes on disk. False if it is in none of them (or gone).
+
+    1. Take each upload's writer lock: a request writing bytes makes this refuse
+       (UploadError, 409), and none can start writing until the row is gone.
+    2. Lock the release row, as create_upload and a build's start do, and check its
+       status under the lock; an upload made since step 1 (whose writer may be
+       running) makes this refuse too.
+    3. Delete; the files go only after the commit, when nothing can refer to them.
+    """
+    with ExitStack() as writers:
+        held = set()
+        for upload in Upload.objects.filter(release_file__release_id=release_id):
+            writers.enter_context(_writer_lock(upload))
+            held.add(upload.pk)
         with transaction.atomic():
-            locked = (
-                Release.objects.select_for_update()
-                .filter(pk=release.pk, status__in=Release.FILES_MAY_CHANGE_IN)
-                .first()
-            )
+            locked = Release.objects.select_for_update().filter(pk=release_id, status__in=statuses).first()
             if locked is None:
-                continue
-            for upload in Upload.objects.filter(release_file__release=locked):
+                return False
+            current = list(Upload.objects.filter(release_file__release=locked))
+            if {upload.pk for upload in current} - held:
+                raise UploadError("An upload of this release has just started.", 409)
+            for upload in current:
                 _delete_upload(upload)
             locked.delete()
             transaction.on_commit(partial(shutil.rmtree, locked.content_dir, ignore_errors=True))
-        removed += 1
-    return removed
+    return True
 
 
 def finished_hash_states(release: Release) -> dict[str, tuple]:

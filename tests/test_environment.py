@@ -1,12 +1,22 @@
 """Settings helpers refuse malformed values instead of falling back."""
 
+import json
 import subprocess
 import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.environment import READ_NAMES, env_bool, env_choice, env_int, env_list, env_networks, env_secret
+from config.environment import (
+    READ_NAMES,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_networks,
+    env_secret,
+    env_secret_file,
+)
 from harness.processes import ROOT
 from tests.conftest import subprocess_env
 
@@ -61,3 +71,70 @@ def test_the_settings_refuse_an_empty_secret_key(tmp_path):
     )
     assert done.returncode != 0
     assert "ImproperlyConfigured: SECRET_KEY is set but empty" in done.stderr
+
+
+def test_it_reads_a_secret_from_the_file_the_variable_names(monkeypatch, tmp_path):
+    secret = tmp_path / "client-secret"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("FANOUT_T_FILE", str(secret))
+    assert env_secret_file("FANOUT_T_FILE") == "s3cret"
+    monkeypatch.delenv("FANOUT_T_FILE")
+    assert env_secret_file("FANOUT_T_FILE") is None
+
+
+def test_it_refuses_a_secret_file_it_cannot_read_or_that_holds_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("FANOUT_T_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match="FANOUT_T_FILE: cannot read .*missing: No such file"):
+        env_secret_file("FANOUT_T_FILE")
+    (tmp_path / "blank").write_text(" \n")
+    monkeypatch.setenv("FANOUT_T_FILE", str(tmp_path / "blank"))
+    with pytest.raises(ImproperlyConfigured, match="FANOUT_T_FILE: .*blank is empty"):
+        env_secret_file("FANOUT_T_FILE")
+
+
+def sign_in_settings(tmp_path, **variables: str) -> dict:
+    env = subprocess_env(FANOUT_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings", **variables)
+    code = (
+        "import json, config.settings as s; print(json.dumps({'backends': s.AUTHENTICATION_BACKENDS, "
+        "'secret': s.OIDC_RP_CLIENT_SECRET, 'reset': s.PASSWORD_RESET_BY_EMAIL}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_single_sign_on_adds_the_providers_backend_and_sso_only_takes_away_passwords(tmp_path):
+    secret = tmp_path / "oidc-secret"
+    secret.write_text("from-the-provider\n")
+    axes = "axes.backends.AxesStandaloneBackend"
+    passwords, provider = "django.contrib.auth.backends.ModelBackend", "distribution.oidc.ProviderBackend"
+    assert sign_in_settings(tmp_path)["backends"] == [axes, passwords]
+    sso = {
+        "FANOUT_OIDC_ISSUER": "https://id.example.com/realms/acme",
+        "FANOUT_OIDC_CLIENT_ID": "fanout",
+        "FANOUT_OIDC_CLIENT_SECRET_FILE": str(secret),
+        "EMAIL_HOST": "mail.example.com",
+    }
+    assert sign_in_settings(tmp_path, **sso) == {
+        "backends": [axes, passwords, provider],
+        "secret": "from-the-provider",
+        "reset": True,
+    }
+    assert sign_in_settings(tmp_path, **sso, FANOUT_OIDC_ONLY="True") == {
+        "backends": [axes, provider],
+        "secret": "from-the-provider",
+        "reset": False,
+    }
+
+
+def test_the_settings_refuse_an_issuer_that_is_not_a_url(tmp_path):
+    env = subprocess_env(
+        FANOUT_OIDC_ISSUER="id.example.com",
+        FANOUT_DATA_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "import config.settings"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "FANOUT_OIDC_ISSUER must be an http(s) URL, got 'id.example.com'" in done.stderr

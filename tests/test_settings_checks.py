@@ -101,3 +101,33 @@ def test_no_secret_key_is_an_error(tmp_path):
         assert fanout_errors() == {
             "fanout.E005": f"SECRET_KEY is unset and there is no key in {tmp_path / 'secret_key'}."
         }
+
+
+def test_sso_only_without_a_provider_is_an_error():
+    with override_settings(FANOUT_OIDC_ONLY=True, FANOUT_OIDC_ISSUER=None):
+        assert fanout_errors().keys() == {"fanout.E006"}
+    with override_settings(
+        FANOUT_OIDC_ONLY=True,
+        FANOUT_OIDC_ISSUER="https://id.example.com",
+        OIDC_RP_CLIENT_ID="fanout",
+        OIDC_RP_CLIENT_SECRET="s3cret",
+    ):
+        assert fanout_errors() == {}
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "missing"),
+    [
+        ("", "s3cret", "FANOUT_OIDC_CLIENT_ID"),
+        ("fanout", "", "FANOUT_OIDC_CLIENT_SECRET_FILE"),
+        ("", "", "FANOUT_OIDC_CLIENT_ID and FANOUT_OIDC_CLIENT_SECRET_FILE"),
+    ],
+)
+def test_a_provider_without_its_client_is_an_error(client_id, secret, missing):
+    with override_settings(
+        FANOUT_OIDC_ISSUER="https://id.example.com", OIDC_RP_CLIENT_ID=client_id, OIDC_RP_CLIENT_SECRET=secret
+    ):
+        assert fanout_errors() == {
+            "fanout.E007": f"FANOUT_OIDC_ISSUER is set but {missing} not: the provider refuses a sign-in "
+            "from an unknown client."
+        }

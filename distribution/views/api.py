@@ -10,7 +10,6 @@ at /api/schema/, browsable at /api/docs/.
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -245,10 +244,12 @@ class CataloguePagination(PageNumberPagination):
     partial_update=extend_schema(
         parameters=[RELEASE_ID], request=ReleaseUpdateSerializer, responses=ReleaseDetailSerializer
     ),
+    destroy=extend_schema(parameters=[RELEASE_ID], responses={204: None}),
 )
 class ReleaseViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     GenericViewSet,
@@ -258,11 +259,12 @@ class ReleaseViewSet(
     A publisher declares a release and its files (POST), sends each file to the
     tus endpoint, then asks for the build (finish); the release is published when
     its torrent is built. The product's publishers and staff see its releases in
-    every state here.
+    every state here, and may delete one that was never published (DELETE: a draft,
+    a stalled upload or a failed build, with its files).
     """
 
     pagination_class = CataloguePagination
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = r"\d+"
     parser_classes = [JSONParser]
 
@@ -318,19 +320,17 @@ class ReleaseViewSet(
                 new_name=data["product"],
                 user=request.user,
             )
-            with transaction.atomic():
-                release = services.start_release(
-                    product=product,
-                    version=data["version"],
-                    notes=data["notes"],
-                    visibility=data["visibility"],
-                    audience=data["audience"],
-                    torrent_format=data.get("torrent_format"),
-                    files=[TorrentFile(path=f["path"], size=f["size"]) for f in data["files"]],
-                    created_by=request.user,
-                )
-                if data["tags"]:
-                    services.update_release_details(release=release, tags=services.tags_named(data["tags"]))
+            release = services.start_release(
+                product=product,
+                version=data["version"],
+                notes=data["notes"],
+                visibility=data["visibility"],
+                audience=data["audience"],
+                tags=data["tags"],
+                torrent_format=data.get("torrent_format"),
+                files=[TorrentFile(path=f["path"], size=f["size"]) for f in data["files"]],
+                created_by=request.user,
+            )
         except services.ReleaseRejected as exc:
             raise Rejected(str(exc)) from None
         state = release_state(release)
@@ -354,6 +354,15 @@ class ReleaseViewSet(
         except services.ReleaseRejected as exc:
             raise Rejected(str(exc)) from None
         return self._detail(release)
+
+    def destroy(self, request, *args, **kwargs):
+        """Delete a draft, uploading or failed release and its files; a published or retired one stays."""
+        release = self._managed(kwargs["pk"])
+        try:
+            services.delete_release(release=release)
+        except services.ReleaseRejected as exc:
+            raise Conflict(str(exc)) from None
+        return Response(status=204)
 
     def _transition(self, pk, service, status: int = 200) -> Response:
         release = self._managed(pk)

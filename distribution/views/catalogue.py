@@ -1,5 +1,6 @@
 """Pages of the catalogue and of publishers. Views parse, authorize and call services."""
 
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -8,22 +9,25 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotFound, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
-from django.views.defaults import page_not_found
 
 from bittorrent.metainfo import pieces_roots
 from distribution import selectors, services
 from distribution.access import magnet_with_passkey, passkey_holder, torrent_with_passkey
 from distribution.byte_ranges import file_response
-from distribution.forms import ReleaseForm
+from distribution.forms import ReleaseDetailsForm, ReleaseForm
 from distribution.models import Release, ReleaseFile
 from distribution.statistics import add_release_counts
 from distribution.views import publishing
+from distribution.web_seed_policy import release_web_seed_pace
 
 PAGE_SIZE = 25
+# A release may hold thousands of files: its page lists them this many at a time.
+FILES_PER_PAGE = 500
 
 
 def catalogue(request: HttpRequest) -> HttpResponse:
@@ -73,6 +77,12 @@ def _viewable_release(request: HttpRequest, release_id: int) -> Release:
 
 def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
     release = _viewable_release(request, release_id)
+    return _release_page(request, release)
+
+
+def _release_page(
+    request: HttpRequest, release: Release, details_form: ReleaseDetailsForm | None = None, status: int = 200
+) -> HttpResponse:
     can_manage = request.user.is_authenticated and release.product.can_publish(request.user)
     torrent = getattr(release, "torrent", None)
     magnet_uri = torrent.magnet_uri if torrent else ""
@@ -81,19 +91,29 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
         # none: the trackers learn it at their next whitelist refresh, before the page's
         # .torrent or magnet is in a client, whose first announce it then opens.
         magnet_uri = magnet_with_passkey(magnet_uri, request.user, release=release)
+    files = Paginator(release.files.all(), FILES_PER_PAGE).get_page(request.GET.get("files"))
+    roots = pieces_roots(torrent.metainfo) if torrent and torrent.info_hash_v2 else {}
+    for release_file in files:
+        release_file.pieces_root = roots.get(release_file.path)
+    if can_manage and details_form is None:
+        details_form = ReleaseDetailsForm(
+            initial={"notes": release.notes, "tags": [tag.name for tag in release.tags.order_by("slug")]}
+        )
     response = render(
         request,
         "distribution/release_detail.html",
         {
             "release": release,
-            "files": release.files.all(),
+            "files": files,
+            "has_pieces_roots": bool(roots),
             "torrent": torrent,
             "magnet_uri": magnet_uri,
-            "pieces_roots": pieces_roots(torrent.metainfo) if torrent and torrent.info_hash_v2 else {},
             "swarm": selectors.release_swarm(release),
             "public_url": settings.FANOUT_PUBLIC_URL,
             "can_manage": can_manage,
+            "details_form": details_form,
         },
+        status=status,
     )
     _personal_unless_public(response, release)
     return response
@@ -151,18 +171,30 @@ def _personal_unless_public(response: HttpResponse, release: Release) -> None:
         patch_cache_control(response, private=True, no_store=True)
 
 
+def release_file(request: HttpRequest, release_id: int, path: str) -> HttpResponse:
+    """A file of the release for a browser or a script, read with the session if any: the release
+    page's direct downloads, at full rate. Its path is the web seed's, as torrents before the
+    ``seed/`` route named this one."""
+    return _send_release_file(request, _published_file(request, release_id, path), paced=False)
+
+
 def release_webseed(request: HttpRequest, release_id: int, path: str = "") -> HttpResponse:
     """A file of the release at the URL a BEP 19 web seed asks for: <root>/<name>[/<path>].
 
-    Read with the session, if any: public torrents' web seed and the release page's direct downloads.
+    Public torrents name this route: BitTorrent clients alone use it, paced by
+    the web seed policy (full rate only while the swarm has no complete copy).
     """
+    return _send_release_file(request, _published_file(request, release_id, path), paced=True)
+
+
+def _published_file(request: HttpRequest, release_id: int, path: str) -> ReleaseFile:
     release = _viewable_release(request, release_id)
     if release.status != Release.Status.PUBLISHED:
         raise Http404("This release is not published.")
     release_file = _web_seed_file(release, path)
     if release_file is None:
         raise Http404("No such file in this release.")
-    return _send_release_file(request, release_file)
+    return release_file
 
 
 def release_personal_webseed(
@@ -186,9 +218,10 @@ def release_personal_webseed(
     if holder is not None and release is not None and selectors.can_view_release(holder, release):
         release_file = _web_seed_file(release, path)
     if release_file is None:
-        response = page_not_found(request, Http404("No such file."))
+        # Plain and the same for every refusal: the site's 404 page would echo the path, passkey and all.
+        response = HttpResponseNotFound("No such file.\n", content_type="text/plain; charset=utf-8")
     else:
-        response = _send_release_file(request, release_file)
+        response = _send_release_file(request, release_file, paced=True)
     patch_cache_control(response, private=True, no_store=True)
     return response
 
@@ -205,15 +238,18 @@ def _web_seed_file(release: Release, path: str) -> ReleaseFile | None:
     return release.files.filter(path=relative).first()
 
 
-def _send_release_file(request: HttpRequest, release_file: ReleaseFile) -> HttpResponse:
-    """The file, or the range of it asked for, counted in its release's statistics."""
+def _send_release_file(request: HttpRequest, release_file: ReleaseFile, *, paced: bool) -> HttpResponse:
+    """The file, or the range of it asked for, counted in its release's statistics; a web seed's
+    at the pace the web seed policy sets."""
+    release_id = release_file.release_id
     return file_response(
         request,
         release_file.disk_path,
         download_name=Path(release_file.path).name,
         on_sent=lambda sent: add_release_counts(
-            release_id=release_file.release_id, counts={"http_requests": 1, "http_bytes": sent}
+            release_id=release_id, counts={"http_requests": 1, "http_bytes": sent}
         ),
+        pace=(lambda: release_web_seed_pace(release_id)) if paced else None,
     )
 
 
@@ -249,6 +285,7 @@ def release_create(request: HttpRequest) -> HttpResponse:
                 notes=data["notes"],
                 visibility=data["visibility"],
                 audience=data["audience"],
+                tags=data["tags"],
                 torrent_format=data["torrent_format"],
                 files=[_incoming(upload) for upload in data["files"]],
                 created_by=request.user,
@@ -274,24 +311,65 @@ def _incoming(upload) -> services.IncomingFile:
 @require_POST
 @login_required
 def release_retry(request: HttpRequest, release_id: int) -> HttpResponse:
-    release = publishing.managed_release(request, release_id)
-    try:
-        services.retry_build(release=release)
-    except services.ReleaseRejected as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "The torrent build was queued again.")
-    return redirect(release)
+    return _act(request, release_id, services.retry_build, "The torrent build was queued again.")
 
 
 @require_POST
 @login_required
 def release_retire(request: HttpRequest, release_id: int) -> HttpResponse:
+    return _act(
+        request,
+        release_id,
+        services.retire_release,
+        "{release} is retired: it is no longer tracked or seeded.",
+    )
+
+
+@require_POST
+@login_required
+def release_delete(request: HttpRequest, release_id: int) -> HttpResponse:
+    return _act(
+        request,
+        release_id,
+        services.delete_release,
+        "{release} is deleted, and its files with it.",
+        then="publisher-releases",
+    )
+
+
+def _act(
+    request: HttpRequest, release_id: int, service: Callable[..., None], done: str, then: str | None = None
+) -> HttpResponse:
+    """A publisher's button on the release page: the service, then its outcome as a message.
+
+    Refused, back to the release's page; done, to ``then`` (the release's page by default).
+    """
     release = publishing.managed_release(request, release_id)
     try:
-        services.retire_release(release=release)
+        service(release=release)
     except services.ReleaseRejected as exc:
         messages.error(request, str(exc))
-    else:
-        messages.success(request, f"{release} is retired: it is no longer tracked or seeded.")
-    return redirect(release)
+        return redirect(release)
+    messages.success(request, done.format(release=release))
+    return redirect(then or release)
+
+
+@require_POST
+@login_required
+def release_edit(request: HttpRequest, release_id: int) -> HttpResponse:
+    """The release page's notes and tags, changed by its publishers."""
+    release = publishing.managed_release(request, release_id)
+    form = ReleaseDetailsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.update_release_details(
+                release=release,
+                notes=form.cleaned_data["notes"],
+                tags=services.tags_named(form.cleaned_data["tags"]),
+            )
+        except services.ReleaseRejected as exc:
+            form.add_error("tags", str(exc))
+        else:
+            messages.success(request, "The notes and tags are saved.")
+            return redirect(release)
+    return _release_page(request, release, details_form=form, status=400)

@@ -38,8 +38,18 @@ class ReleasesFeed(Feed):
     def title(self, product: Product | None) -> str:
         return f"Fanout: {product.name} releases" if product else "Fanout: new releases"
 
+    # Every link a feed gives is on FANOUT_PUBLIC_URL, as its enclosures are: Django would
+    # otherwise complete relative ones with whatever host the feed reader asked.
     def link(self, product: Product | None) -> str:
-        return reverse("catalogue") + (f"?product={product.slug}" if product else "")
+        return _absolute(reverse("catalogue") + (f"?product={product.slug}" if product else ""))
+
+    def feed_url(self, product: Product | None) -> str:
+        return _absolute(self._feed_path(product))
+
+    def _feed_path(self, product: Product | None) -> str:
+        if product is None:
+            return reverse("feed-rss")
+        return reverse("feed-product-rss", args=[product.slug])
 
     def description(self, product: Product | None) -> str:
         what = f"{product.name} releases" if product else "Releases"
@@ -62,7 +72,7 @@ class ReleasesFeed(Feed):
         return render_notes(release.notes) if release.notes else f"{release} is published."
 
     def item_link(self, release: Release) -> str:
-        return release.get_absolute_url()
+        return _absolute(release.get_absolute_url())
 
     def item_guid(self, release: Release) -> str:
         return _absolute(release.get_absolute_url())
@@ -89,3 +99,8 @@ class AtomReleasesFeed(ReleasesFeed):
 
     def subtitle(self, product: Product | None) -> str:
         return self.description(product)
+
+    def _feed_path(self, product: Product | None) -> str:
+        if product is None:
+            return reverse("feed-atom")
+        return reverse("feed-product-atom", args=[product.slug])

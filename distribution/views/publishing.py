@@ -95,6 +95,7 @@ def release_start(request: HttpRequest) -> JsonResponse:
             notes=data["notes"],
             visibility=data["visibility"],
             audience=data["audience"],
+            tags=data["tags"],
             torrent_format=data["torrent_format"],
             files=files,
             created_by=request.user,

@@ -48,12 +48,14 @@
     errorBox.hidden = !message;
   }
 
-  function human(bytes) {
-    const units = ["bytes", "KB", "MB", "GB", "TB"];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
-    return (unit ? value.toFixed(1) : value) + " " + units[unit];
+  const human = window.fanoutSize;  // static/js/byte_sizes.js: KiB, MiB, GiB, as the pages show them
+
+  // Until the upload starts, a chosen file can be taken out again.
+  function setRunning(flag) {
+    running = flag;
+    publishButton.disabled = flag;
+    list.classList.toggle("upload-running", flag);
+    rows.querySelectorAll("button.remove-file").forEach(function (button) { button.disabled = flag; });
   }
 
   function addFile(file, path) {
@@ -62,14 +64,39 @@
     if (chosen.has(path)) { showError(path + " is chosen twice."); return; }
     const row = document.createElement("tr");
     row.dataset.path = path;
-    row.innerHTML = "<td class='path'></td><td class='num'></td>" +
-      "<td><progress max='100' value='0'></progress> <span class='percent'>0 %</span></td>";
-    row.querySelector(".path").textContent = path;
-    row.querySelector(".num").textContent = human(file.size);
+    row.innerHTML = "<td class='path' dir='auto'></td><td class='num' data-label='Size'></td>" +
+      "<td class='progress-cell'><progress max='100' value='0'></progress> <span class='percent'>0 %</span></td>" +
+      "<td class='actions'><button type='button' class='button button-small button-secondary remove-file' " +
+      "data-testid='remove-file'>Remove</button></td>";
+    const cell = row.querySelector(".path");
+    cell.textContent = path;
+    cell.title = path;
+    const size = row.querySelector(".num");
+    size.textContent = human(file.size);
+    size.title = file.size.toLocaleString("en-US") + " bytes";
+    row.querySelector(".remove-file").addEventListener("click", function () { removeFile(path); });
     rows.appendChild(row);
     chosen.set(path, {file: file, size: file.size, sent: 0, row: row, upload: null});
     list.hidden = false;
-    updateTotal();
+    scheduleTotal();
+  }
+
+  function removeFile(path) {
+    const entry = chosen.get(path);
+    if (running || !entry) return;
+    entry.row.remove();
+    chosen.delete(path);
+    list.hidden = chosen.size === 0;
+    showError("");
+    scheduleTotal();
+  }
+
+  // Thousands of files may be chosen at once: the total is drawn once per frame, not once per file.
+  let totalScheduled = false;
+  function scheduleTotal() {
+    if (totalScheduled) return;
+    totalScheduled = true;
+    window.requestAnimationFrame(function () { totalScheduled = false; updateTotal(); });
   }
 
   function updateRow(entry) {
@@ -84,7 +111,8 @@
     chosen.forEach(function (entry) { size += entry.size; sent += entry.sent; });
     const percent = size ? Math.floor(100 * sent / size) : 0;
     totalBar.value = percent;
-    totalLabel.textContent = percent + " % of " + human(size);
+    totalLabel.textContent = percent + " % of " + human(size) +
+      " (" + chosen.size.toLocaleString("en-US") + " file" + (chosen.size === 1 ? "" : "s") + ")";
   }
 
   // Folders dropped on the page: walk them, keeping each file's path inside the folder.
@@ -157,7 +185,7 @@
         fingerprint: function (file) {
           return Promise.resolve(["fanout", release.release_id, path, file.size, file.lastModified].join(":"));
         },
-        onProgress: function (sent) { entry.sent = sent; updateRow(entry); updateTotal(); },
+        onProgress: function (sent) { entry.sent = sent; updateRow(entry); scheduleTotal(); },
         onSuccess: function () { entry.sent = entry.size; updateRow(entry); updateTotal(); resolve(); },
         onError: function (error) {
           const text = error.originalResponse ? error.originalResponse.getBody() : error.message;
@@ -175,8 +203,7 @@
   async function run() {
     showError("");
     if (!chosen.size) { showError("Choose at least one file."); return; }
-    running = true;
-    publishButton.disabled = true;
+    setRunning(true);
     try {
       release = await declare();
       const waiting = [];
@@ -203,8 +230,7 @@
       window.location.assign(answer.release_url);
     } catch (error) {
       showError(error.message);
-      running = false;
-      publishButton.disabled = false;
+      setRunning(false);
     }
   }
 

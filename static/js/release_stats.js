@@ -2,12 +2,7 @@
 (function () {
   const data = JSON.parse(document.getElementById("chart-data").textContent);
   const palette = {blue: "#2f6fed", green: "#1a7f4b", orange: "#d9822b", grey: "#8a94a6", red: "#c0392b"};
-  const bytes = (value) => {
-    const units = ["B", "KB", "MB", "GB", "TB", "PB"];
-    let i = 0;
-    while (Math.abs(value) >= 1024 && i < units.length - 1) { value /= 1024; i++; }
-    return value.toFixed(i ? 1 : 0) + " " + units[i];
-  };
+  const bytes = window.fanoutSize;  // static/js/byte_sizes.js: the pages' KiB, MiB, GiB
   const common = {responsive: true, animation: false, interaction: {mode: "index", intersect: false}};
   const drawn = [];
 

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.test import Client
 
 from distribution import services
 from distribution.models import Release
@@ -59,3 +60,24 @@ def build_when_processing(stop: threading.Event) -> None:
     finally:
         # This thread's own connection: left open, it keeps the test database from being dropped.
         connection.close()
+
+
+def signed_in_page(browser, live_server, user, viewport: dict | None = None):
+    """A page of a new browser context signed in as ``user`` (its session cookie, no login form)."""
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(
+        base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900}
+    )
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page

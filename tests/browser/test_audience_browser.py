@@ -10,33 +10,13 @@ exist. Each page's screenshot is kept in test-artifacts/browser/.
 import threading
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from distribution.models import Release
-from tests.browser.conftest import ARTIFACTS, build_when_processing, needs_chromium
+from tests.browser.conftest import ARTIFACTS, build_when_processing, needs_chromium, signed_in_page
 from tests.distribution.catalogue_data import make_release
 from tests.factories import GroupFactory, ProductFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
-
-
-def signed_in_page(browser, live_server, user):
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    return page
 
 
 def screenshot(page, name: str) -> None:

@@ -38,7 +38,7 @@ def test_it_shows_size_date_swarm_and_downloads_of_each_release(client):
 
     page = client.get("/").content.decode()
 
-    assert "4.0\xa0GB" in page
+    assert "4.0\xa0GiB" in page
     assert "▲ 7" in page and "▼ 3" in page
     assert ">42<" in page
     assert release.published_at.strftime("%Y-%m-%d") in page

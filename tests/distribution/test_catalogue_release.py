@@ -7,6 +7,7 @@ from django.utils import timezone
 from distribution.models import Release, ReleaseDayStats, SwarmSample
 from distribution.statistics import add_release_counts, record_swarm_samples
 from tests.distribution.catalogue_data import make_release, pieces_root_of
+from tests.factories import ReleaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +20,44 @@ def test_it_renders_notes_as_markdown_without_scripts(client):
 
     page = client.get(release.get_absolute_url()).content.decode()
 
-    assert "<h2>Changes</h2>" in page and "<strong>faster</strong>" in page
+    assert "<h4>Changes</h4>" in page and "<strong>faster</strong>" in page
     assert 'href="https://example.com"' in page
     assert "<script>alert" not in page and "onerror" not in page and "javascript:" not in page
+
+
+def test_the_authors_headings_rank_below_the_pages_notes_heading(client):
+    release = make_release(notes="# Title\n\n## Part\n\n###### Smallest\n\nText <h1>raw</h1>")
+
+    page = client.get(release.get_absolute_url()).content.decode()
+
+    assert "<h3>Title</h3>" in page and "<h4>Part</h4>" in page and "<h6>Smallest</h6>" in page
+    assert "<h1>raw</h1>" not in page and "<h3>raw</h3>" in page
+
+
+def test_a_build_not_started_yet_says_it_waits_for_a_worker(client, publisher, product):
+    release = ReleaseFactory(product=product, status=Release.Status.PROCESSING, build_pieces_total=0)
+    client.force_login(publisher)
+
+    page = client.get(release.get_absolute_url()).content.decode()
+
+    assert "waiting for a worker to start" in page and "0 / 0" not in page
+    started = ReleaseFactory(
+        product=product, status=Release.Status.PROCESSING, build_pieces_done=1200, build_pieces_total=3000
+    )
+    assert "1,200 / 3,000 pieces hashed" in client.get(started.get_absolute_url()).content.decode()
+
+
+def test_a_release_of_thousands_of_files_lists_them_a_page_at_a_time(client, django_assert_max_num_queries):
+    release = make_release(torrent_format="v2", files=tuple((f"dir/f{n:05}.bin", n + 1) for n in range(1200)))
+
+    with django_assert_max_num_queries(20):
+        page = client.get(release.get_absolute_url()).content.decode()
+    last = client.get(release.get_absolute_url(), {"files": 3}).content.decode()
+
+    assert page.count('data-testid="file-row"') == 500 and last.count('data-testid="file-row"') == 200
+    assert "1,200 files" in page and "Files 1–500 of 1,200" in page and "Files 1,001–1,200 of 1,200" in last
+    assert "dir/f00000.bin" in page and "dir/f01199.bin" in last and "dir/f01199.bin" not in page
+    assert pieces_root_of("dir/f01199.bin").hex() in last
 
 
 def test_it_lists_files_with_sizes_hashes_and_http_links(client):
@@ -31,7 +67,7 @@ def test_it_lists_files_with_sizes_hashes_and_http_links(client):
 
     for file in release.files.all():
         assert file.path in page and file.sha256 in page and file.download_url in page
-    assert "5.0\xa0MB" in page and "2.0\xa0KB" in page
+    assert "5.0\xa0MiB" in page and "2.0\xa0KiB" in page
 
 
 def test_it_shows_each_files_pieces_root_for_v2(client):

@@ -117,3 +117,18 @@ def test_the_catalogue_advertises_its_feeds(client):
     filtered = client.get("/", {"product": "atlas"}).content.decode()
     assert reverse("feed-product-rss", args=["atlas"]) in filtered
     assert client.get("/", {"product": "no such / slug"}).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["feed-rss", "feed-atom"])
+def test_every_link_is_on_the_public_url_whatever_host_the_reader_asked(client, settings, name):
+    settings.FANOUT_PUBLIC_URL = "https://fanout.example.com"
+    release = make_release(product=ProductFactory(name="Atlas", slug="atlas"), version="2.0")
+
+    parsed = feedparser.parse(client.get(reverse(name), HTTP_HOST="127.0.0.1").content)
+
+    page = "https://fanout.example.com" + release.get_absolute_url()
+    assert parsed.entries[0].link == page and parsed.entries[0].id == page
+    torrent = "https://fanout.example.com" + reverse("release-torrent", args=[release.pk])
+    assert [link.href for link in parsed.entries[0].links if link.rel == "enclosure"] == [torrent]
+    assert parsed.feed.link == "https://fanout.example.com/"
+    assert all(link.href.startswith("https://fanout.example.com/") for link in parsed.feed.links)

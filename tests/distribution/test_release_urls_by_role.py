@@ -43,6 +43,8 @@ WALK = [
     ("magnet",       "GET  {r}/magnet",                    "404     404     302     404     302     302"),
     ("files root",   "GET  {r}/files/",                    "404     404     404     404     404     404"),
     ("file",         "GET  {r}/files/{file}",              "404     404     200     404     200     200"),
+    ("seed root",    "GET  {r}/seed/",                     "404     404     404     404     404     404"),
+    ("seed file",    "GET  {r}/seed/{file}",               "404     404     200     404     200     200"),
     ("webseed root", "GET  {webseed}",                     "404     404     404     404     404     404"),
     ("webseed file", "GET  {webseed}{file}",               "404     404     200     404     200     200"),
     ("SHA256SUMS",   "GET  {r}/SHA256SUMS",                "404     404     200     404     200     200"),

@@ -108,7 +108,7 @@ def test_it_builds_a_torrent_that_matches_the_files(product, two_files, settings
     ]
     metainfo = lt.bdecode(bytes(release.torrent.metainfo))
     assert metainfo[b"announce"] == settings.FANOUT_ANNOUNCE_URL.encode()
-    assert metainfo[b"url-list"] == f"{settings.FANOUT_PUBLIC_URL}/releases/{release.pk}/files/".encode()
+    assert metainfo[b"url-list"] == f"{settings.FANOUT_PUBLIC_URL}/releases/{release.pk}/seed/".encode()
     assert b"private" not in metainfo[b"info"]
     # The torrent verifies against the stored bytes: libtorrent's own check.
     assert _pieces_that_verify(info, release.content_dir) == info.num_pieces()

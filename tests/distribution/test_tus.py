@@ -178,7 +178,7 @@ def test_it_refuses_a_release_over_the_publishers_quota(logged_in, settings, pub
     response = declare(logged_in, {"a": b"x" * 1000}, version="2")
 
     assert response.status_code == 400
-    assert "your quota is 1500 bytes" in response.json()["error"]
+    assert "your quota is 1.5\xa0KiB (1,500 bytes)" in response.json()["error"]
 
 
 def test_it_gives_back_the_same_draft_when_the_page_is_reloaded(logged_in):

@@ -267,7 +267,7 @@ def test_it_serves_web_seed_ranges_of_a_multi_file_release(client, product):
             ],
         )
     )
-    url = reverse("release-webseed", args=[release.pk, "atlas-m/dir/a.bin"])
+    url = reverse("release-file", args=[release.pk, "atlas-m/dir/a.bin"])
 
     whole = client.get(url)
     assert whole.status_code == 200 and b"".join(whole.streaming_content) == b"0123456789"
@@ -287,8 +287,8 @@ def test_it_serves_web_seed_ranges_of_a_multi_file_release(client, product):
     assert client.get(url, HTTP_IF_NONE_MATCH=whole["ETag"]).status_code == 304
     stale = client.get(url, HTTP_RANGE="bytes=0-0", HTTP_IF_RANGE='"old"')
     assert stale.status_code == 200
-    assert client.get(reverse("release-webseed", args=[release.pk, "b.bin"])).status_code == 404
-    assert client.get(reverse("release-webseed", args=[release.pk, "atlas-m/../b.bin"])).status_code == 404
+    assert client.get(reverse("release-file", args=[release.pk, "b.bin"])).status_code == 404
+    assert client.get(reverse("release-file", args=[release.pk, "atlas-m/../b.bin"])).status_code == 404
 
 
 def test_it_links_each_file_for_direct_download(client, published):

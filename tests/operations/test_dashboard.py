@@ -81,7 +81,7 @@ def test_it_shows_seeder_nodes_and_failed_builds(client, admin_user, node):
     page = client.get(reverse("dashboard")).content.decode()
 
     assert page.count('data-testid="node-row"') == 2
-    assert "seed-a" in page and "5.0\xa0MB/s" in page and "alive" in page
+    assert "seed-a" in page and "5.0\xa0MiB/s" in page and "alive" in page
     assert "seed-dead" in page and ">down<" in page
     assert "disk full while hashing" in page
 

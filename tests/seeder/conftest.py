@@ -60,7 +60,7 @@ def make_multi_file_release() -> Callable[..., Release]:
         creator = lt.create_torrent(entries, TEST_PIECE_LENGTH, lt.create_torrent.v1_only)
         lt.set_piece_hashes(creator, str(release.content_dir))
         creator.add_tracker(announce_url)
-        creator.add_url_seed(f"{web_seed_root.rstrip('/')}/releases/{release.pk}/files/")
+        creator.add_url_seed(f"{web_seed_root.rstrip('/')}/releases/{release.pk}/seed/")
         metainfo = lt.bencode(creator.generate())
         attach_torrent(release, metainfo)
         return release

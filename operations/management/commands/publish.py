@@ -1,4 +1,5 @@
-"""`manage.py publish PATH... --product SLUG --version V [--private [--audience GROUP]...] [--wait]`."""
+"""`manage.py publish PATH... --product SLUG --version V [--private [--audience GROUP]...] [--tag T]...
+[--wait]`."""
 
 import sys
 import time
@@ -39,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--version", required=True, dest="release_version", help="the release's version")
         parser.add_argument("--notes", default="", help="release notes")
         parser.add_argument(
+            "--tag", action="append", default=[], dest="tags", metavar="T", help="a tag (repeat for several)"
+        )
+        parser.add_argument(
             "--private",
             action="store_true",
             help="only signed-in users (of the --audience groups) may see it",
@@ -60,7 +64,7 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"No such group: {', '.join(sorted(unknown))}.")
         try:
-            product = services.get_or_create_product(name=options["product"])
+            product = services.product_named(options["product"])
             release = services.create_release(
                 product=product,
                 version=options["release_version"],
@@ -68,6 +72,7 @@ class Command(BaseCommand):
                 notes=options["notes"],
                 visibility=Release.Visibility.PRIVATE if options["private"] else Release.Visibility.PUBLIC,
                 audience=audience,
+                tags=options["tags"],
                 torrent_format=options["format"],
             )
         except services.ReleaseRejected as exc:
