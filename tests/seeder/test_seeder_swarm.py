@@ -2,8 +2,6 @@
 
 import io
 import os
-import shutil
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -18,6 +16,7 @@ from distribution.models import Passkey, Release, ReleaseDayStats
 from harness.libtorrent_peers import add_torrent, client_session
 from harness.loopback import free_port
 from harness.polling import wait_until
+from harness.rtorrent import RTORRENT, rtorrent_downloading
 from seeder.selectors import release_is_seeded
 from tests.factories import ProductFactory, UserFactory
 from tests.tracker.conftest import start_tracker  # noqa: F401  (a fixture)
@@ -128,9 +127,6 @@ def test_a_private_release_downloads_from_the_users_web_seed_until_their_passkey
     assert ReleaseDayStats.objects.get(release=release).http_bytes == served
 
 
-RTORRENT = shutil.which("rtorrent")
-
-
 @pytest.mark.skipif(RTORRENT is None, reason="rtorrent is not installed (apt-get install rtorrent)")
 def test_rtorrent_downloads_a_multi_file_release_byte_exact(
     start_tracker,  # noqa: F811
@@ -144,54 +140,18 @@ def test_rtorrent_downloads_a_multi_file_release_byte_exact(
     wait_until(lambda: release_is_seeded(release.pk), what="the tracker to know the seeder", timeout=60)
     torrent_file = tmp_path / "release.torrent"
     torrent_file.write_bytes(bytes(release.torrent.metainfo))
-    downloads, session = tmp_path / "downloads", tmp_path / "session"
-    downloads.mkdir()
-    session.mkdir()
-    port = free_port()
-    config = tmp_path / "rtorrent.rc"
-    config.write_text(
-        "\n".join(
-            [
-                f"directory.default.set = {downloads}",
-                f"session.path.set = {session}",
-                f"network.port_range.set = {port}-{port}",
-                "network.port_random.set = no",
-                "dht.mode.set = disable",
-                "protocol.pex.set = no",
-                "trackers.use_udp.set = no",
-                "protocol.encryption.set = allow_incoming,try_outgoing,enable_retry",
-                "system.daemon.set = true",
-                f'schedule2 = load_release, 1, 0, "load.start={torrent_file}"',
-                "",
-            ]
-        )
-    )
-    rtorrent = subprocess.Popen(
-        [RTORRENT, "-n", "-o", f"import={config}"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with rtorrent_downloading(torrent_file, tmp_path / "rtorrent") as rtorrent:
 
         def complete() -> bool:
             if rtorrent.poll() is not None:
                 raise AssertionError(f"rtorrent exited: {rtorrent.stdout.read().decode(errors='replace')}")
             try:
-                assert_same_files(release, downloads)
+                assert_same_files(release, tmp_path / "rtorrent" / "downloads")
             except (AssertionError, FileNotFoundError):
                 return False
             return True
 
         wait_until(complete, timeout=120, what="rtorrent to download the release")
-    finally:
-        rtorrent.terminate()
-        try:
-            rtorrent.wait(10)
-        except subprocess.TimeoutExpired:
-            rtorrent.kill()
-            rtorrent.wait()
 
 
 def test_a_stalled_swarm_is_noticed_and_served_without_anyone_asking(
