@@ -23,7 +23,7 @@ from harness.libtorrent_peers import add_torrent, client_session
 from harness.loopback import free_port
 from harness.polling import wait_until
 from harness.processes import CELERY, MANAGE
-from harness.rtorrent import rtorrent_downloading
+from harness.rtorrent import RTORRENT, rtorrent_downloading
 from tests.conftest import database_url_for_subprocess, subprocess_env
 from tests.factories import GroupFactory, UserFactory
 from tests.tracker.conftest import announce_query
@@ -136,6 +136,7 @@ def tracker_answer(announce_url: str, passkey: str, info_hash: bytes) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(RTORRENT is None, reason="rtorrent is not installed (apt-get install rtorrent)")
 def test_a_private_release_reaches_its_audience_and_no_one_else(
     tmp_path, service_env, start_process, client, settings
 ):
