@@ -11,8 +11,37 @@ from harness.loopback import free_port
 RTORRENT = shutil.which("rtorrent")
 
 
+class RtorrentProcess:
+    """A running rtorrent whose output goes to a file, so that nothing ever waits on a full pipe."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as output:
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def assert_running(self) -> None:
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"rtorrent exited with {self.process.returncode}: " + self.log.read_text(errors="replace")
+            )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
 @contextmanager
-def rtorrent_downloading(torrent_file: Path, workdir: Path) -> Iterator[subprocess.Popen]:
+def rtorrent_downloading(torrent_file: Path, workdir: Path) -> Iterator[RtorrentProcess]:
     """rtorrent, started on ``torrent_file`` with its downloads in ``workdir / "downloads"``.
 
     Peers come from the .torrent's HTTP trackers only: no DHT, PEX or UDP trackers.
@@ -39,19 +68,8 @@ def rtorrent_downloading(torrent_file: Path, workdir: Path) -> Iterator[subproce
             ]
         )
     )
-    rtorrent = subprocess.Popen(
-        [RTORRENT, "-n", "-o", f"import={config}"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    rtorrent = RtorrentProcess([RTORRENT, "-n", "-o", f"import={config}"], workdir / "rtorrent.log")
     try:
         yield rtorrent
     finally:
-        rtorrent.terminate()
-        try:
-            rtorrent.wait(10)
-        except subprocess.TimeoutExpired:
-            rtorrent.kill()
-            rtorrent.wait()
+        rtorrent.stop()

@@ -132,3 +132,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
             test["NAME"] = str(Path(test["NAME"]).with_name(f"test-{os.getpid()}.sqlite3"))
         else:
             test["NAME"] = f"{test.get('NAME') or 'test_' + alias['NAME']}_{os.getpid()}"
+            # A statement of this process (a test's flush included) that waits on a lock for
+            # minutes fails, naming the lock, instead of holding up the whole run.
+            options = alias.setdefault("OPTIONS", {})
+            options["options"] = f"{options.get('options', '')} -c lock_timeout=120s".strip()

@@ -130,7 +130,9 @@ def without_web_seeds(metainfo: bytes) -> bytes:
 
 def tracker_answer(announce_url: str, passkey: str, info_hash: bytes) -> dict:
     """What the tracker tells a client announcing ``info_hash`` with ``passkey``."""
-    with urllib.request.urlopen(f"{announce_url}/{passkey}?{announce_query(info_hash).decode()}") as answer:
+    with urllib.request.urlopen(
+        f"{announce_url}/{passkey}?{announce_query(info_hash).decode()}", timeout=10
+    ) as answer:
         return bencode.decode(answer.read())
 
 
@@ -194,7 +196,7 @@ def test_a_private_release_reaches_its_audience_and_no_one_else(
     with rtorrent_downloading(torrent_file, tmp_path / "rtorrent") as rtorrent:
 
         def rtorrent_has_it() -> bool:
-            assert rtorrent.poll() is None, rtorrent.stdout.read().decode(errors="replace")
+            rtorrent.assert_running()
             return downloaded.exists() and downloaded.read_bytes() == payload
 
         wait_until(rtorrent_has_it, timeout=120, what="rtorrent to download the private release")

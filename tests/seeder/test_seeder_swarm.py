@@ -143,8 +143,7 @@ def test_rtorrent_downloads_a_multi_file_release_byte_exact(
     with rtorrent_downloading(torrent_file, tmp_path / "rtorrent") as rtorrent:
 
         def complete() -> bool:
-            if rtorrent.poll() is not None:
-                raise AssertionError(f"rtorrent exited: {rtorrent.stdout.read().decode(errors='replace')}")
+            rtorrent.assert_running()
             try:
                 assert_same_files(release, tmp_path / "rtorrent" / "downloads")
             except (AssertionError, FileNotFoundError):
