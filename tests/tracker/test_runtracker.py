@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 def fetch(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(url, timeout=30) as response:
         return bencode.decode(response.read())
 
 
