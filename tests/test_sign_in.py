@@ -105,3 +105,27 @@ def test_refusals_are_pages_of_the_site_with_a_way_forward(client, outsider):
     assert refused.status_code == 403
     assert "Swarm health is for staff." in refused.content.decode()
     assert "ask the product" in refused.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_malformed_forwarded_address_from_a_trusted_proxy_still_gets_an_answer(client, settings):
+    # PostgreSQL's inet column refused what a proxy wrote: the sign-in page answered 500.
+    settings.FANOUT_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    UserFactory(username="nina")
+    answer = client.post(
+        reverse("login"),
+        {"username": "nina", "password": "guess"},
+        REMOTE_ADDR="10.0.0.5",
+        HTTP_X_FORWARDED_FOR="not-an-address",
+    )
+    assert answer.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert (
+        client.post(
+            reverse("login"),
+            {"username": "nina", "password": PASSWORD},
+            REMOTE_ADDR="10.0.0.5",
+            HTTP_X_FORWARDED_FOR="198.51.100.7",
+        ).status_code
+        == 302
+    )

@@ -10,6 +10,7 @@ memory store this process writes the swarm statistics to it at most every
 FANOUT_TRACKER_STATS_FLUSH_SECONDS; with Redis the Celery beat task does.
 """
 
+import ipaddress
 import logging
 import math
 import threading
@@ -83,6 +84,17 @@ def client_ip(request: HttpRequest) -> str:
     """The connection's address, or X-Forwarded-For's when the connection is a trusted proxy."""
     proxies = TrustedProxies(settings.FANOUT_TRUSTED_PROXIES)
     return proxies.client_ip(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR"))
+
+
+def sign_in_client_ip(request: HttpRequest) -> str | None:
+    """``client_ip`` for django-axes, which stores it in an address column: None when a trusted
+    proxy sent something that is not an address (the account's own lockout still applies)."""
+    address = client_ip(request)
+    try:
+        ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return None
+    return address
 
 
 def _passkey(passkey: str | None) -> bytes | None:
