@@ -4,6 +4,7 @@ import signal
 import socket
 import struct
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -52,9 +53,12 @@ def test_it_follows_releases_published_while_it_runs(start_tracker):
     )
 
 
-def test_it_stops_cleanly_on_sigint(start_tracker):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_it_stops_cleanly_within_seconds(start_tracker, signum):
     tracker = start_tracker()
-    assert tracker.process.stop(signal.SIGINT) == 0
+    started = time.monotonic()
+    assert tracker.process.stop(signum, timeout=5) == 0
+    assert time.monotonic() - started < 5
 
 
 def udp_exchange(sock: socket.socket, packet: bytes) -> bytes:
