@@ -10,9 +10,14 @@ twice, alternating with its peer; the better time of each counts):
                     64 MiB PATCH requests as the page sends it, a Celery worker beside it; the
                     time from the last byte sent to the release page's progress saying
                     "published", and the web worker's peak RSS above idle while receiving
+    client ingest   the same file sent by `fanout publish` (client/, tus, 64 MiB PATCH requests)
+                    with a publisher's API token to the same processes, as a second release: the
+                    time from the client's progress line reaching 100% (printed as it hands
+                    the last block to the connection) to the API's catalogue listing the release
+                    (published releases only)
 
 The last line is ``v1_build_s= mktorrent_v1_s= hybrid_build_s= libtorrent_hybrid_s=
-last_byte_to_published_s= upload_peak_mb=``.
+last_byte_to_published_s= upload_peak_mb= client_last_byte_to_published_s=``.
 
     python bench/bench_ingest.py [--size-mib 2048]
 """
@@ -30,10 +35,13 @@ import time
 from base64 import b64encode
 from pathlib import Path
 
+import requests
+
 # Run as `python bench/bench_ingest.py`: the project's packages import from its root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.loopback import free_port
+from harness.make_run import FANOUT, api_token, fanout_env
 from harness.processes import CELERY, MANAGE, ROOT, RunningProcess, prepare_instance, rss_bytes
 
 CHUNK = 64 * 1024 * 1024
@@ -311,6 +319,40 @@ def tus_upload(services: Services, path: Path, size: int) -> tuple[float, float]
     return published_after, (sampler.peak - idle_kib) / 1024
 
 
+def client_upload(services: Services, path: Path) -> float:
+    """`fanout publish` of the file with a publisher's token; the seconds from its last byte to
+    the release listed as published by the API."""
+    env = fanout_env(
+        services.env, f"http://127.0.0.1:{services.port}/", api_token(services.env, "bench-publisher")
+    )
+    argv = [FANOUT, "publish", str(path), "--product", "bench", "--version", "client", "--format", "v1"]
+    client = RunningProcess("fanout publish", argv, env)
+    try:
+        # Not a terminal: the client prints a line per tenth, the last once the last block is read to send.
+        client.wait_for(r"uploading \[#+\] 100%", timeout=900)
+        last_byte_at = time.perf_counter()
+        while True:
+            answer = requests.get(
+                f"http://127.0.0.1:{services.port}/api/releases/",
+                params={"product": "bench"},
+                headers={"Authorization": f"Bearer {env['FANOUT_TOKEN']}"},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            # The catalogue the API lists holds published releases only.
+            if any(release["version"] == "client" for release in answer.json()["results"]):
+                break
+            if client.process.poll() not in (None, 0):
+                raise SystemExit(f"fanout publish failed:\n{client.transcript()}")
+            time.sleep(0.02)
+        published_after = time.perf_counter() - last_byte_at
+        if client.wait_for_exit(120) != 0:
+            raise SystemExit(f"fanout publish failed:\n{client.transcript()}")
+    finally:
+        client.stop(timeout=20)
+    return published_after
+
+
 def runs(seconds: list[float]) -> str:
     return " / ".join(f"{s:.2f}" for s in seconds)
 
@@ -352,13 +394,24 @@ def main() -> None:
         services = Services(work / "data")
         try:
             last_byte_s, peak_mb = tus_upload(services, content / name, size)
+            print(
+                f"tus upload: published {last_byte_s:.2f} s after the last byte; "
+                f"web worker +{peak_mb:.0f} MB; "
+                f"load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+            client_last_byte_s = client_upload(services, content / name)
+            print(
+                f"fanout publish: published {client_last_byte_s:.2f} s after the last byte; "
+                f"load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
         finally:
             services.stop()
-        print(f"tus upload: published {last_byte_s:.2f} s after the last byte; web worker +{peak_mb:.0f} MB")
         print(
             f"v1_build_s={v1_s:.2f} mktorrent_v1_s={mktorrent_s:.2f} hybrid_build_s={hybrid_s:.2f} "
             f"libtorrent_hybrid_s={libtorrent_s:.2f} last_byte_to_published_s={last_byte_s:.2f} "
-            f"upload_peak_mb={peak_mb:.0f}"
+            f"upload_peak_mb={peak_mb:.0f} client_last_byte_to_published_s={client_last_byte_s:.2f}"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -15,11 +15,16 @@ Everything runs on loopback in a throw-away data directory:
    it (gunicorn), or with ``--web-front nginx`` by deploy/nginx.conf in front
    of it as docker-compose runs it. The origin's bytes are its seeder's and
    its web seed's.
+5. How the origin's share grows with the number of downloaders: a smaller
+   release (--scaling-size-mib) fetched by 10, 20 and 40 clients
+   (--scaling-clients), stock (as in 1) and ours (as in 3) in turn for each.
 
 The last line is Fanout's: ``completed= origin_x= finish_x= http_x= webseed_origin_x=``
-(parts 3 and 4; 4 has its own line above it with all its figures).
+(parts 3 and 4; 4 has its own line above it with all its figures), then part 5's
+``origin_x_N=`` (ours) for each N and ``stock_origin_x_N=`` for each N.
 Options: --size-mib, --clients, --client-rate-mib, --origin-rate-mib, --releases (0 skips part 2),
---skip-stock, --policy (overrides FANOUT_SEEDER_POLICY for parts 3 and 4), --web-front.
+--skip-stock, --policy (overrides FANOUT_SEEDER_POLICY for parts 3, 4 and 5), --web-front,
+--scaling-clients (comma-separated; empty skips part 5), --scaling-size-mib.
 """
 
 import argparse
@@ -97,7 +102,8 @@ def figures(result: SwarmResult, *, size: int, clients: int, client_rate: int, o
     )
 
 
-def stock_run(content: Path, workdir: Path, args) -> SwarmResult:
+def stock_run(content: Path, workdir: Path, args, *, clients: int = 0) -> SwarmResult:
+    """A plain libtorrent seeder and opentracker serve the release to ``clients`` (--clients)."""
     port = free_port()
     metainfo = make_torrent(
         content, piece_length=PIECE_LENGTH, announce_url=f"http://127.0.0.1:{port}/announce"
@@ -132,7 +138,7 @@ def stock_run(content: Path, workdir: Path, args) -> SwarmResult:
         time.sleep(1.0)
         return run_clients(
             metainfo,
-            clients=args.clients,
+            clients=clients or args.clients,
             rate=args.client_rate_mib * MIB,
             workdir=workdir,
             expected=content.read_bytes(),
@@ -324,13 +330,14 @@ def many_releases(fanout: Fanout, count: int) -> str:
     )
 
 
-def fanout_run(fanout: Fanout, content: Path, workdir: Path, args, *, web_front: str = "") -> SwarmResult:
-    """Our tracker and a seeder serve a fresh release to the clients; with ``web_front``, the torrent
-    names the web seed too, served by that front ("django" or "nginx")."""
-    release_id = fanout.publish(
-        "swarm", content.read_bytes(), version=web_front or "1", web_seed=bool(web_front)
-    )
-    node = f"bench-origin-{web_front or 'peers'}"
+def fanout_run(
+    fanout: Fanout, content: Path, workdir: Path, args, *, web_front: str = "", clients: int = 0
+) -> SwarmResult:
+    """Our tracker and a seeder serve a fresh release to ``clients`` (--clients); with ``web_front``,
+    the torrent names the web seed too, served by that front ("django" or "nginx")."""
+    run_name = "-".join(filter(None, [web_front or "peers", str(clients) if clients else ""]))
+    release_id = fanout.publish("swarm", content.read_bytes(), version=run_name, web_seed=bool(web_front))
+    node = f"bench-origin-{run_name}"
     env = {"FANOUT_SEEDER_UPLOAD_LIMIT": str(args.origin_rate_mib * MIB)}
     if args.policy:
         env["FANOUT_SEEDER_POLICY"] = args.policy
@@ -356,7 +363,7 @@ def fanout_run(fanout: Fanout, content: Path, workdir: Path, args, *, web_front:
 
         result = run_clients(
             metainfo,
-            clients=args.clients,
+            clients=clients or args.clients,
             rate=args.client_rate_mib * MIB,
             workdir=workdir,
             expected=content.read_bytes(),
@@ -379,6 +386,43 @@ def web_seed_run(fanout: Fanout, content: Path, workdir: Path, args) -> SwarmRes
             server.stop(timeout=STOP_TIMEOUT)
 
 
+def load() -> str:
+    return f"; load average {os.getloadavg()[0]:.2f}"
+
+
+def scaling_runs(fanout: Fanout, tmp: Path, args, clients_counts: list[int]) -> list[str]:
+    """Part 5: for each number of clients, stock then ours on a release of --scaling-size-mib; the
+    ``origin_x_N=`` then ``stock_origin_x_N=`` figures (nan where a client did not finish)."""
+    if not clients_counts:
+        return []
+    size = args.scaling_size_mib * MIB
+    content = tmp / "origin-scaling" / "release.bin"
+    content.parent.mkdir()
+    content.write_bytes(os.urandom(size))
+    print(f"origin against downloaders: a {args.scaling_size_mib} MiB release", flush=True)
+    keys: dict[str, list[str]] = {"ours": [], "stock": []}
+    for clients in clients_counts:
+        shape = dict(
+            size=size,
+            clients=clients,
+            client_rate=args.client_rate_mib * MIB,
+            origin_rate=args.origin_rate_mib * MIB,
+        )
+        workdirs = {name: tmp / f"scaling-{name}-{clients}" for name in keys}
+        runs = {}
+        if not args.skip_stock:
+            runs["stock"] = stock_run(content, workdirs["stock"], args, clients=clients)
+            print(f"{clients} clients, stock: {figures(runs['stock'], **shape)}{load()}", flush=True)
+        runs["ours"] = fanout_run(fanout, content, workdirs["ours"], args, clients=clients)
+        print(f"{clients} clients, ours: {figures(runs['ours'], **shape)}{load()}", flush=True)
+        for name, result in runs.items():
+            origin_x = result.origin_bytes / size if result.completed == clients else float("nan")
+            prefix = "stock_" if name == "stock" else ""
+            keys[name].append(f"{prefix}origin_x_{clients}={origin_x:.2f}")
+            shutil.rmtree(workdirs[name], ignore_errors=True)
+    return keys["ours"] + keys["stock"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -392,7 +436,10 @@ def main() -> None:
     parser.add_argument("--skip-stock", action="store_true")
     parser.add_argument("--policy", default="")
     parser.add_argument("--web-front", choices=("django", "nginx"), default="django")
+    parser.add_argument("--scaling-clients", default="10,20,40")
+    parser.add_argument("--scaling-size-mib", type=int, default=32)
     args = parser.parse_args()
+    scaling_clients = [int(count) for count in args.scaling_clients.split(",") if count]
     # SIGTERM unwinds like Ctrl-C, so that the trackers and seeders started here are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     for program in ("opentracker",):
@@ -418,18 +465,23 @@ def main() -> None:
         )
         if not args.skip_stock:
             stock = stock_run(content, tmp / "stock", args)
-            print(f"stock libtorrent seeder + opentracker: {figures(stock, **shape)}", flush=True)
+            print(f"stock libtorrent seeder + opentracker: {figures(stock, **shape)}{load()}", flush=True)
         fanout = Fanout(tmp / "fanout")
         try:
             if args.releases:
-                print(f"one node seeding many releases: {many_releases(fanout, args.releases)}", flush=True)
+                print(
+                    f"one node seeding many releases: {many_releases(fanout, args.releases)}{load()}",
+                    flush=True,
+                )
             ours = fanout_run(fanout, content, tmp / "fanout-clients", args)
-            print(f"fanout seeder + tracker: {figures(ours, **shape)}", flush=True)
+            print(f"fanout seeder + tracker: {figures(ours, **shape)}{load()}", flush=True)
             with_web_seed = web_seed_run(fanout, content, tmp / "web-seed-clients", args)
             print(
-                f"fanout seeder + tracker + web seed ({args.web_front}): {figures(with_web_seed, **shape)}",
+                f"fanout seeder + tracker + web seed ({args.web_front}): "
+                f"{figures(with_web_seed, **shape)}{load()}",
                 flush=True,
             )
+            scaling = scaling_runs(fanout, tmp, args, scaling_clients)
         finally:
             fanout.close()
         webseed_origin_x = (
@@ -437,7 +489,11 @@ def main() -> None:
             if with_web_seed.completed == with_web_seed.clients
             else float("nan")
         )
-        print(f"{figures(ours, **shape).split(' (')[0]} webseed_origin_x={webseed_origin_x:.2f}")
+        print(
+            " ".join(
+                [figures(ours, **shape).split(" (")[0], f"webseed_origin_x={webseed_origin_x:.2f}", *scaling]
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -392,16 +392,20 @@ def _forked_batches(
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child
-            os.close(read_end)
-            status = 0
-            with os.fdopen(write_end, "wb") as out:
-                try:
-                    for batch in batches[slot::workers]:
-                        pickle.dump([hash_piece(piece) for piece in batch], out)
-                except BaseException as exc:  # reported to the parent, which raises it
-                    pickle.dump(OSError(f"hashing failed: {exc}"), out)
-                    status = 1
-            os._exit(status)
+            status = 1
+            try:
+                os.close(read_end)
+                with os.fdopen(write_end, "wb") as out:
+                    try:
+                        for batch in batches[slot::workers]:
+                            pickle.dump([hash_piece(piece) for piece in batch], out)
+                        status = 0
+                    except BaseException as exc:  # reported to the parent, which raises it
+                        pickle.dump(OSError(f"hashing failed: {exc}"), out)
+            finally:
+                # Whatever happens (the parent killed: a broken pipe), never return: a fork that
+                # returned would go on running its parent's task, and fail the release.
+                os._exit(status)
         os.close(write_end)
         children.append(pid)
         threading.Thread(target=_read_results, args=(read_end, results), daemon=True).start()

@@ -9,3 +9,8 @@ class ProjectConfig(AppConfig):
 
     def ready(self) -> None:
         from config import checks  # noqa: F401  (registers them)
+        from config.data_dir import share_data_dir
+
+        # Every process sets Django up before it writes there: a deployment that never runs
+        # prepare_data_dir (docker-compose) gets its data directory shared as the first one starts.
+        share_data_dir()

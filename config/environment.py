@@ -30,26 +30,28 @@ def env_optional_str(name: str) -> str | None:
 
 
 def env_secret(name: str) -> str | None:
-    """A secret, None when unset; set but empty (or blank) is refused, never taken for unset."""
+    """A secret from ``name``, or from the file ``name``_FILE names (as Docker and Kubernetes secrets
+    are mounted); None when neither is set. Both set, a secret set but blank, a file that cannot be
+    read or that holds nothing but blanks: each is refused, never taken for unset."""
     READ_NAMES.add(name)
     value = os.environ.get(name)
-    if value is not None and not value.strip():
-        raise ImproperlyConfigured(f"{name} is set but empty: give it a value, or unset it for the default")
-    return value
-
-
-def env_secret_file(name: str) -> str | None:
-    """A secret kept in the file the variable names (as Docker and Kubernetes secrets are), None when
-    unset; a file that cannot be read, or holds nothing but blanks, is refused."""
-    path = _raw(name)
+    path = _raw(f"{name}_FILE")
+    if value is not None and path is not None:
+        raise ImproperlyConfigured(f"{name} and {name}_FILE are both set: set one of them")
+    if value is not None:
+        if not value.strip():
+            raise ImproperlyConfigured(
+                f"{name} is set but empty: give it a value, or unset it for the default"
+            )
+        return value
     if path is None:
         return None
     try:
         value = Path(path).read_text().strip()
     except OSError as error:
-        raise ImproperlyConfigured(f"{name}: cannot read {path}: {error.strerror}") from None
+        raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {error.strerror}") from None
     if not value:
-        raise ImproperlyConfigured(f"{name}: {path} is empty")
+        raise ImproperlyConfigured(f"{name}_FILE: {path} is empty")
     return value
 
 

@@ -8,6 +8,7 @@ processes that use it start. Settings that depend on each other are checked
 by config/checks.py.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +24,6 @@ from config.environment import (
     env_networks,
     env_optional_str,
     env_secret,
-    env_secret_file,
     env_str,
 )
 
@@ -54,7 +54,29 @@ FANOUT_ANNOUNCE_URL = env_str(
     "FANOUT_ANNOUNCE_URL",
     f"http://{urlsplit(FANOUT_PUBLIC_URL).hostname}:{TRACKER_PORT}/announce",
 )
-CSRF_TRUSTED_ORIGINS = [FANOUT_PUBLIC_URL]
+
+# HTTPS behind the front (deploy/nginx.conf, docs/deploy.md). The defaults serve `make run` on plain
+# http://; the production values are in .env.example, and with them `manage.py check --deploy` is clean.
+# The header the front sets to "https" for a request that reached it over TLS: trust it only from a
+# front that always sets it (anyone could send it to a process that is reached directly).
+_proxy_ssl_header = env_optional_str("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header is not None and not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_ssl_header):
+    raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER must be a header name, got {_proxy_ssl_header!r}")
+SECURE_PROXY_SSL_HEADER = (
+    None if _proxy_ssl_header is None else (f"HTTP_{_proxy_ssl_header.upper().replace('-', '_')}", "https")
+)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Origins besides FANOUT_PUBLIC_URL whose forms may post here (another name of the same front).
+CSRF_TRUSTED_ORIGINS = [FANOUT_PUBLIC_URL, *env_list("CSRF_TRUSTED_ORIGINS", [])]
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if urlsplit(_origin).scheme not in ("http", "https") or not urlsplit(_origin).netloc:
+        raise ImproperlyConfigured(f"CSRF_TRUSTED_ORIGINS: {_origin!r} is not an origin like https://host")
+
 
 FANOUT_TORRENT_FORMAT = env_choice("FANOUT_TORRENT_FORMAT", "v1", ("v1", "hybrid", "v2"))
 FANOUT_SEEDER_UPLOAD_LIMIT = env_int("FANOUT_SEEDER_UPLOAD_LIMIT", 0, minimum=0)
@@ -80,7 +102,7 @@ FANOUT_WEBSEED_RELEASE_RATE = env_int("FANOUT_WEBSEED_RELEASE_RATE", 0, minimum=
 FANOUT_WEBSEED_HELD_RATE = env_int("FANOUT_WEBSEED_HELD_RATE", 16 * 1024, minimum=1024)
 FANOUT_WEBSEED_HELD_RELEASE_RATE = env_int("FANOUT_WEBSEED_HELD_RELEASE_RATE", 256 * 1024, minimum=1024)
 # /metrics answers a scraper that sends "Authorization: Bearer <this>" (and staff sessions).
-FANOUT_METRICS_TOKEN = env_optional_str("FANOUT_METRICS_TOKEN")
+FANOUT_METRICS_TOKEN = env_secret("FANOUT_METRICS_TOKEN")
 FANOUT_ANNOUNCE_INTERVAL = env_int("FANOUT_ANNOUNCE_INTERVAL", 1800, minimum=1)
 FANOUT_ANNOUNCE_MIN_INTERVAL = env_int("FANOUT_ANNOUNCE_MIN_INTERVAL", 60, minimum=0)
 # Unset: a peer survives one missed announce, and its next one 300 s late (config/checks.py).
@@ -94,11 +116,18 @@ FANOUT_TRACKER_STATS_FLUSH_SECONDS = env_int("FANOUT_TRACKER_STATS_FLUSH_SECONDS
 FANOUT_RELEASE_MAX_BYTES = env_int("FANOUT_RELEASE_MAX_BYTES", 64 * 1024**3, minimum=1)
 # The bytes all of one publisher's releases (retired ones excepted) may hold; 0: no quota.
 FANOUT_PUBLISHER_QUOTA_BYTES = env_int("FANOUT_PUBLISHER_QUOTA_BYTES", 1024**4, minimum=0)
+# Who may make a new product (and becomes its maintainer): staff, or also the `publishers` group.
+FANOUT_PRODUCT_CREATORS = env_choice("FANOUT_PRODUCT_CREATORS", "staff", ("staff", "publishers"))
 # A browser upload that receives no byte for this long is abandoned: its bytes are removed.
 FANOUT_UPLOAD_EXPIRY_SECONDS = env_int("FANOUT_UPLOAD_EXPIRY_SECONDS", 24 * 3600, minimum=60)
 # Days after its retirement that a release's files are removed from disk (the page says so); 0: never.
 FANOUT_RETIRED_PURGE_DAYS = env_int("FANOUT_RETIRED_PURGE_DAYS", 0, minimum=0)
+# Days the audit log keeps a line (distribution.audit; an hourly task removes older ones); 0: forever.
+FANOUT_AUDIT_RETENTION_DAYS = env_int("FANOUT_AUDIT_RETENTION_DAYS", 365, minimum=0)
 
+# The group that reads the data directory besides Fanout (the web server sending release files):
+# a name or a number; unset, only Fanout's user reads it (config/data_dir.py).
+FANOUT_DATA_GROUP = env_optional_str("FANOUT_DATA_GROUP")
 RELEASES_DIR = DATA_DIR / "releases"
 UPLOADS_DIR = DATA_DIR / "uploads"
 SEEDER_STATE_DIR = DATA_DIR / "seeder"
@@ -158,10 +187,19 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'fanout.sqlite3'}"),
+        env_secret("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'fanout.sqlite3'}",
         conn_max_age=60,
+        # A kept connection is checked before each request or task reuses it: after a database
+        # restart, the first one would otherwise fail on a connection the server closed.
+        conn_health_checks=True,
     )
 }
+# The password apart from the URL: PostgreSQL's container and Fanout's read one secret file.
+_database_password = env_secret("DATABASE_PASSWORD")
+if _database_password is not None:
+    if DATABASES["default"].get("PASSWORD"):
+        raise ImproperlyConfigured("DATABASE_URL has a password and DATABASE_PASSWORD is set: give one")
+    DATABASES["default"]["PASSWORD"] = _database_password
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker, tracker and seeder share one file: WAL lets readers run
     # beside a writer, IMMEDIATE transactions avoid upgrade deadlocks.
@@ -203,7 +241,7 @@ FANOUT_OIDC_GROUPS_PREFIX = env_str("FANOUT_OIDC_GROUPS_PREFIX", "")
 FANOUT_OIDC_ONLY = env_bool("FANOUT_OIDC_ONLY", False)
 # mozilla-django-oidc's settings: the client registered at the provider (fanout.E007).
 OIDC_RP_CLIENT_ID = env_str("FANOUT_OIDC_CLIENT_ID", "")
-OIDC_RP_CLIENT_SECRET = env_secret_file("FANOUT_OIDC_CLIENT_SECRET_FILE") or ""
+OIDC_RP_CLIENT_SECRET = env_secret("FANOUT_OIDC_CLIENT_SECRET") or ""
 OIDC_RP_SCOPES = env_str("FANOUT_OIDC_SCOPES", "openid email profile")
 # Every provider signs ID tokens with RS256 (OpenID Connect Discovery requires it).
 OIDC_RP_SIGN_ALGO = "RS256"
@@ -317,6 +355,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-retired-files": {
         "task": "distribution.purge_retired_files",
+        "schedule": 3600.0,
+    },
+    "purge-audit-log": {
+        "task": "distribution.purge_audit_log",
         "schedule": 3600.0,
     },
     # With REDIS_URL the swarm statistics wait in Redis until this task moves

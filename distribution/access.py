@@ -13,9 +13,11 @@ from urllib.parse import parse_qsl, quote, urlencode
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.http import HttpRequest
 from django.urls import reverse
 
 from bittorrent import bencode
+from distribution import audit
 from distribution.models import NODE_CREDENTIAL_BYTES, NodeCredential, Passkey, Release
 
 # Who may see a private release, as keys the tracker compares without the database: a user
@@ -24,6 +26,31 @@ from distribution.models import NODE_CREDENTIAL_BYTES, NodeCredential, Passkey, 
 OPENS_EVERY_PRIVATE_RELEASE = "every-private-release"  # held by staff and seeder nodes
 SIGNED_IN = "signed-in"
 SEEDER_NODE_KEYS = frozenset({OPENS_EVERY_PRIVATE_RELEASE})
+
+
+PUBLISHERS_GROUP = "publishers"
+
+
+def may_create_products(user) -> bool:
+    """Who may make a new product, and so become its maintainer: staff, and with
+    FANOUT_PRODUCT_CREATORS=publishers also the members of the publishers group."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff:
+        return True
+    return (
+        settings.FANOUT_PRODUCT_CREATORS == "publishers"
+        and user.groups.filter(name=PUBLISHERS_GROUP).exists()
+    )
+
+
+def may_publish(user) -> bool:
+    """Whether the publish page, the API's and tus's publishing are open to the user: staff, who
+    holds a role on some product (distribution.models.ProductRole), and who may make products.
+    Which product they may publish to is ``Product.can_publish``'s to say."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_staff or user.product_roles.exists() or may_create_products(user)
 
 
 def _group_key(group_id: int) -> str:
@@ -36,7 +63,7 @@ def _publisher_key(product_id: int) -> str:
 
 def keys_opening_release(product_id: int, audience_group_ids: Iterable[int]) -> frozenset[str]:
     """A private release opens to its audience's groups (any signed-in user without one),
-    to its product's publishers and to staff."""
+    to its product's publishers and maintainers (every ProductRole) and to staff."""
     audience = {_group_key(group_id) for group_id in audience_group_ids} or {SIGNED_IN}
     return frozenset({*audience, _publisher_key(product_id), OPENS_EVERY_PRIVATE_RELEASE})
 
@@ -62,12 +89,14 @@ def announce_url(passkey: str) -> str:
 
 
 @transaction.atomic
-def regenerate_passkey(user) -> Passkey:
+def regenerate_passkey(user, *, request: HttpRequest | None = None) -> Passkey:
     """Give the user a new passkey; the old one stops working at the trackers' next whitelist refresh."""
     passkey = Passkey.objects.select_for_update().filter(user=user).first()
     if passkey is None:
-        return Passkey.objects.create(user=user)
-    passkey.regenerate()
+        passkey = Passkey.objects.create(user=user)
+    else:
+        passkey.regenerate()
+    audit.record("passkey.regenerated", request=request, target=passkey)
     return passkey
 
 

@@ -6,12 +6,15 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from distribution import services
+from distribution import audit, services
+from distribution.api_tokens import revoke_api_token
 from distribution.models import (
     ApiToken,
+    AuditEntry,
     NodeCredential,
     Passkey,
     Product,
+    ProductRole,
     Release,
     ReleaseDayStats,
     ReleaseFile,
@@ -22,11 +25,26 @@ from distribution.models import (
 )
 
 
+class ProductRoleInline(admin.TabularInline):
+    """Shown only: roles change on the product's roles page, which records each change."""
+
+    model = ProductRole
+    extra = 0
+    fields = readonly_fields = ["user", "role", "granted_at"]
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
-    filter_horizontal = ["publishers"]
+    inlines = [ProductRoleInline]
     search_fields = ["name", "slug"]
 
 
@@ -78,14 +96,32 @@ class ReleaseAdmin(admin.ModelAdmin):
         # torrent in clients: the "delete" action below goes through the service instead.
         return False
 
+    def save_model(self, request: HttpRequest, obj: Release, form, change: bool) -> None:
+        # Visibility and audience change through the service (save_related), which records the change.
+        obj.visibility = form.initial["visibility"]
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        audience = form.cleaned_data.pop("audience")
+        super().save_related(request, form, formsets, change)
+        try:
+            services.change_release_access(
+                release=form.instance,
+                visibility=form.cleaned_data["visibility"],
+                audience=audience,
+                request=request,
+            )
+        except services.ReleaseRejected as exc:
+            self.message_user(request, f"Visibility and audience left as they were: {exc}", messages.ERROR)
+
     @admin.action(description="Build the selected failed releases again")
     def retry_builds(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        moved = self._each(queryset, services.retry_build)
+        moved = self._each(request, queryset, services.retry_build)
         self._report(request, moved, len(queryset), "queued for a new build", "failed")
 
     @admin.action(description="Retire the selected published releases")
     def retire_releases(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        moved = sum(release.retire() for release in queryset)
+        moved = self._each(request, queryset, services.retire_release)
         self._report(request, moved, len(queryset), "retired", "published")
 
     @admin.action(description="Stop the selected builds (they fail; a retry builds again)")
@@ -96,16 +132,16 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete the selected drafts and failed releases, with their files")
     def delete_unpublished(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        moved = self._each(queryset, services.delete_release)
+        moved = self._each(request, queryset, services.delete_release)
         self._report(request, moved, len(queryset), "deleted", "draft, uploading or failed")
 
     @staticmethod
-    def _each(queryset: QuerySet[Release], service: Callable[..., None]) -> int:
+    def _each(request: HttpRequest, queryset: QuerySet[Release], service: Callable[..., None]) -> int:
         """Call the service for each selected release; how many it did not refuse."""
         moved = 0
         for release in queryset:
             try:
-                service(release=release)
+                service(release=release, request=request)
             except services.ReleaseRejected:
                 continue
             moved += 1
@@ -185,9 +221,24 @@ class NodeCredentialAdmin(admin.ModelAdmin):
     def revoked(self, credential: NodeCredential) -> bool:
         return credential.is_revoked
 
+    @staticmethod
+    def _each(
+        request: HttpRequest,
+        queryset: QuerySet[NodeCredential],
+        transition: Callable[[NodeCredential], bool],
+        action: str,
+    ) -> int:
+        """The transition on each selected credential, each one made recorded; how many were made."""
+        moved = 0
+        for credential in queryset:
+            if transition(credential):
+                audit.record(action, request=request, target=credential)
+                moved += 1
+        return moved
+
     @admin.action(description="Revoke: refuse their private announces; they may not issue another")
     def revoke(self, request: HttpRequest, queryset: QuerySet[NodeCredential]) -> None:
-        moved = sum(credential.revoke() for credential in queryset)
+        moved = self._each(request, queryset, NodeCredential.revoke, "node_credential.revoked")
         self.message_user(
             request,
             f"{moved} of {len(queryset)} selected credentials revoked: "
@@ -197,7 +248,7 @@ class NodeCredentialAdmin(admin.ModelAdmin):
 
     @admin.action(description="Allow again: the node issues itself a new credential when it next starts")
     def allow_again(self, request: HttpRequest, queryset: QuerySet[NodeCredential]) -> None:
-        moved = sum(credential.allow_again() for credential in queryset)
+        moved = self._each(request, queryset, NodeCredential.allow_again, "node_credential.allowed_again")
         self.message_user(
             request,
             f"{moved} of {len(queryset)} selected credentials allowed again: restart those nodes.",
@@ -223,7 +274,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke: refuse them from their next request")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        moved = sum(token.revoke() for token in queryset)
+        moved = sum(revoke_api_token(token, request=request) for token in queryset)
         self.message_user(request, f"{moved} of {len(queryset)} selected tokens revoked.", messages.SUCCESS)
 
 
@@ -236,3 +287,34 @@ class SsoIdentityAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "subject"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, to read only: nobody adds, changes or deletes a line (the retention setting
+    removes old ones). Staff's page with filters and CSV export is /audit/."""
+
+    list_display = ["at", "actor_name", "action", "target_text", "address"]
+    search_fields = ["actor_name", "action", "target_text"]
+    fields = [
+        "at",
+        "action",
+        "actor",
+        "actor_name",
+        "address",
+        "target_type",
+        "target_id",
+        "target_text",
+        "details",
+    ]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -5,9 +5,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from distribution import audit
 from distribution.models import API_TOKEN_PREFIX, ApiToken
 
 TOKEN_BYTES = 32
@@ -20,17 +22,30 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_api_token(user, *, name: str, scope: str) -> tuple[ApiToken, str]:
+def issue_api_token(
+    user, *, name: str, scope: str, request: HttpRequest | None = None
+) -> tuple[ApiToken, str]:
     """A new token of ``user``'s and its clear text, which is not kept: show it once."""
     token = API_TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-    row = ApiToken.objects.create(
-        user=user,
-        name=name,
-        scope=scope,
-        token_sha256=_digest(token),
-        prefix=token[: len(API_TOKEN_PREFIX) + 5],
-    )
+    with transaction.atomic():
+        row = ApiToken.objects.create(
+            user=user,
+            name=name,
+            scope=scope,
+            token_sha256=_digest(token),
+            prefix=token[: len(API_TOKEN_PREFIX) + 5],
+        )
+        audit.record("token.created", request=request, target=row, scope=scope)
     return row, token
+
+
+def revoke_api_token(token: ApiToken, *, request: HttpRequest | None = None) -> bool:
+    """Refuse the token from its next request on; False if it already was."""
+    with transaction.atomic():
+        if not token.revoke():
+            return False
+        audit.record("token.revoked", request=request, target=token)
+    return True
 
 
 def bearer_token(request: HttpRequest) -> str | None:

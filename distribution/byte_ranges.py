@@ -10,9 +10,12 @@ authorizes: the response names the file under that prefix in an
 internal location maps the prefix to the data directory) sends the bytes,
 with its own Range, ETag and Last-Modified handling.
 
-``on_sent(n)`` is called once per response with the body bytes it carries:
-at the end of the stream (fewer if the client went away), or at once, from
-the Content-Length, when the web server sends the file.
+``on_sent(n)`` is called once per response with the body bytes it carries,
+at the end of the stream (fewer if the client went away). When the web server
+sends the file it is not called: only the web server knows how much of the
+range a client took before it left, and it says so once it is done
+(deploy/nginx.conf's ``post_action``, answered by
+``distribution.views.statistics.web_server_sent``).
 
 ``pace()``, when given, is the response's rate in bytes per second (0: no
 limit). Django asks it again every ``PACE_RECHECK_SECONDS`` while it streams;
@@ -117,24 +120,8 @@ def paced(
             yield piece
 
 
-def _accel_response(
-    request: HttpRequest, path: Path, *, download_name: str, on_sent: Callable[[int], None] | None
-) -> HttpResponse:
-    """Let the web server send the file; count what its Content-Length will be."""
-    if on_sent is not None:
-        size = path.stat().st_size
-        length = 0
-        if request.method != "HEAD":
-            length = size
-            range_header = request.headers.get("Range")
-            if range_header and request.headers.get("If-Range") is None:
-                try:
-                    byte_range = parse_range(range_header, size)
-                except UnsatisfiableRange:
-                    byte_range, length = None, 0
-                if byte_range is not None:
-                    length = byte_range[1] - byte_range[0] + 1
-        on_sent(length)
+def _accel_response(path: Path, *, download_name: str) -> HttpResponse:
+    """Let the web server send the file (and count it: see the module's docstring)."""
     relative = path.resolve().relative_to(settings.DATA_DIR)
     response = HttpResponse(content_type=mimetypes.guess_type(download_name)[0] or "application/octet-stream")
     response["X-Accel-Redirect"] = settings.FANOUT_X_ACCEL_REDIRECT.rstrip("/") + "/" + quote(str(relative))
@@ -151,7 +138,7 @@ def file_response(
     pace: Callable[[], int] | None = None,
 ) -> HttpResponse:
     if settings.FANOUT_X_ACCEL_REDIRECT:
-        response = _accel_response(request, path, download_name=download_name, on_sent=on_sent)
+        response = _accel_response(path, download_name=download_name)
         if pace is not None:
             rate = pace()
             response["X-Accel-Limit-Rate"] = str(rate) if rate else "off"

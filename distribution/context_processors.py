@@ -3,11 +3,11 @@
 from django.conf import settings
 from django.http import HttpRequest
 
-from distribution.services import is_publisher
+from distribution.access import may_publish
 
 
 def publisher(request: HttpRequest) -> dict[str, bool]:
-    return {"is_publisher": is_publisher(request.user)}
+    return {"is_publisher": may_publish(request.user)}
 
 
 def sign_in(request: HttpRequest) -> dict[str, object]:

@@ -2,9 +2,11 @@
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.auth.validators import UnicodeUsernameValidator
 
-from distribution.models import ApiToken, Product, Release
+from distribution.models import ApiToken, Product, ProductRole, Release
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -65,9 +67,12 @@ class ReleaseForm(forms.Form):
     )
     files = MultipleFileField(required=False, allow_empty_file=True, help_text="One or more files.")
 
-    def __init__(self, *args, products, **kwargs):
+    def __init__(self, *args, products, may_create_products: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["product"].queryset = products
+        if not may_create_products:
+            self.fields["product"].empty_label = None
+            self.fields["new_product"].widget = forms.HiddenInput()
 
     def clean(self):
         cleaned = super().clean()
@@ -90,3 +95,34 @@ class ApiTokenForm(forms.Form):
     scope = forms.ChoiceField(
         choices=ApiToken.Scope.choices, initial=ApiToken.Scope.READ, widget=forms.RadioSelect
     )
+
+
+class UserCreateForm(forms.Form):
+    """A new account, made by staff."""
+
+    username = forms.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    email = forms.EmailField(
+        required=False,
+        help_text="Where mail is sent, the user gets a link to choose a password; "
+        "otherwise the page shows an initial password once.",
+    )
+
+
+class GroupCreateForm(forms.Form):
+    name = forms.CharField(max_length=150, label="New group")
+
+
+class UsernameForm(forms.Form):
+    """Someone named by their user name, as a maintainer knows them (the list of users is staff's)."""
+
+    username = forms.CharField(max_length=150, label="User name")
+
+    def clean_username(self):
+        user = get_user_model().objects.filter(username=self.cleaned_data["username"].strip()).first()
+        if user is None:
+            raise forms.ValidationError("No such user.")
+        return user
+
+
+class RoleGrantForm(UsernameForm):
+    role = forms.ChoiceField(choices=ProductRole.Role.choices, initial=ProductRole.Role.PUBLISHER)

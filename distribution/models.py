@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models
 from django.db.models import Q
 from django.urls import reverse
@@ -29,7 +30,10 @@ class Product(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
-    publishers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="products")
+    # Everyone with a role on the product (ProductRole), maintainers too: all of them publish to it.
+    publishers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ProductRole", blank=True, related_name="products"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -38,8 +42,41 @@ class Product(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def role_of(self, user) -> str | None:
+        """The user's ProductRole.Role on this product; None without one (or signed out, or inactive)."""
+        if not user.is_authenticated or not user.is_active:
+            return None
+        return self.roles.filter(user=user).values_list("role", flat=True).first()
+
     def can_publish(self, user) -> bool:
-        return user.is_staff or self.publishers.filter(pk=user.pk).exists()
+        """Staff, and the product's publishers and maintainers, publish to it and see all its releases."""
+        return (user.is_active and user.is_staff) or self.role_of(user) is not None
+
+    def can_maintain(self, user) -> bool:
+        """Staff and the product's maintainers manage its roles and every one of its releases."""
+        return (user.is_active and user.is_staff) or self.role_of(user) == ProductRole.Role.MAINTAINER
+
+
+class ProductRole(models.Model):
+    """A user's part in one product. A maintainer manages the product: who publishes to it and
+    who maintains it, and all its releases. A publisher publishes to it and manages the releases
+    they made. Staff may do both everywhere without a role."""
+
+    class Role(models.TextChoices):
+        MAINTAINER = "maintainer", "Maintainer"
+        PUBLISHER = "publisher", "Publisher"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="roles")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="product_roles")
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.PUBLISHER)
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["product", "role", "user"]
+        constraints = [models.UniqueConstraint(fields=["product", "user"], name="one_role_per_product_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.product}"
 
 
 class Tag(models.Model):
@@ -132,6 +169,14 @@ class Release(models.Model):
     @property
     def is_public(self) -> bool:
         return self.visibility == self.Visibility.PUBLIC
+
+    def can_be_managed_by(self, user) -> bool:
+        """Its product's maintainers and staff manage every release (retry, retire, delete, edit,
+        upload, statistics); a publisher, the releases they made."""
+        role = self.product.role_of(user)
+        if (user.is_active and user.is_staff) or role == ProductRole.Role.MAINTAINER:
+            return True
+        return role == ProductRole.Role.PUBLISHER and self.created_by_id == user.pk
 
     @property
     def content_dir(self) -> Path:
@@ -302,12 +347,17 @@ class ReleaseCounters(models.Model):
     torrent_fetches = models.PositiveBigIntegerField(default=0)
     magnet_fetches = models.PositiveBigIntegerField(default=0)
     completed = models.PositiveBigIntegerField(
-        default=0, help_text="Completed downloads reported to the tracker."
+        default=0, help_text="Completed downloads: once per peer the tracker saw leeching."
     )
     http_requests = models.PositiveBigIntegerField(
         default=0, help_text="Web seed and direct download requests."
     )
-    http_bytes = models.PositiveBigIntegerField(default=0)
+    http_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes served over HTTP: web seed and direct downloads."
+    )
+    web_seed_bytes = models.PositiveBigIntegerField(
+        default=0, db_default=0, help_text="Of the HTTP bytes, those served to BitTorrent clients' web seeds."
+    )
     origin_bytes = models.PositiveBigIntegerField(default=0, help_text="Bytes our seeders uploaded.")
     reported_uploaded_bytes = models.PositiveBigIntegerField(
         default=0, help_text="Upload peers told the tracker."
@@ -401,6 +451,13 @@ class Upload(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    fingerprint = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="What the client says identifies the file's content (the fanout command: its size and "
+        "modification time); a creation with another one starts the unfinished upload over.",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["completed_at", "expires_at"])]
@@ -564,3 +621,45 @@ class SsoIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+class AuditEntry(models.Model):
+    """Who did what, when and from which address: one line of the audit log (distribution.audit).
+
+    Written once, never changed; the retention setting (FANOUT_AUDIT_RETENTION_DAYS)
+    removes old lines. Who and what are kept as text beside their links, so a
+    line still reads the same once its user or its target is deleted.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=64, help_text='"<noun>.<verb>", e.g. release.published.')
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(
+        max_length=150,
+        blank=True,
+        help_text="Empty: the system or a command; for a failed sign-in, the name tried.",
+    )
+    address = models.GenericIPAddressField(null=True, blank=True)
+    target_type = models.CharField(max_length=100, blank=True, help_text="app_label.model_name")
+    target_id = models.CharField(max_length=64, blank=True)
+    target_text = models.CharField(max_length=255, blank=True)
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    # Set on the lines written at most once a day (a web seed's first request of the day per user
+    # and release): a second line with the same key is not written.
+    once_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
+
+    class Meta:
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="auditentry_target"),
+            models.Index(fields=["actor_name", "at"], name="auditentry_actor_at"),
+            models.Index(fields=["action", "at"], name="auditentry_action_at"),
+            models.Index(fields=["address", "at"], name="auditentry_address_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action} {self.target_text}"

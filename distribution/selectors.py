@@ -5,7 +5,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 
 from distribution.access import keys_opening_release
-from distribution.models import Product, Release, ReleaseFile, ReleaseTotals, Tag, Torrent
+from distribution.models import Product, ProductRole, Release, ReleaseFile, ReleaseTotals, Tag, Torrent
 from distribution.search import best_match, search_releases
 
 
@@ -240,6 +240,11 @@ def publisher_releases(user) -> QuerySet[Release]:
     if not user.is_staff:
         releases = releases.filter(product__publishers=user)
     return releases.order_by("-created_at")
+
+
+def maintained_products(user) -> QuerySet[Product]:
+    """The products the user maintains (staff manage every product's roles from the staff pages)."""
+    return Product.objects.filter(roles__user=user, roles__role=ProductRole.Role.MAINTAINER)
 
 
 def publishable_products(user) -> QuerySet[Product]:

@@ -5,6 +5,7 @@ retry and retire buttons) calls these functions; none repeats their rules.
 """
 
 import logging
+import secrets
 import shutil
 import time
 from collections.abc import Iterable
@@ -16,23 +17,31 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 
 from bittorrent import torrents
 from bittorrent.hashing import known_hashes
-from distribution import uploads
+from distribution import access, audit, uploads
 from distribution.byte_sizes import human_size
-from distribution.models import Product, Release, ReleaseFile, Tag, Torrent
+from distribution.models import Product, ProductRole, Release, ReleaseFile, Tag, Torrent, update_if
 from distribution.release_paths import check_no_collisions, clean_relative_path, clean_version
 
 logger = logging.getLogger(__name__)
 
-PUBLISHERS_GROUP = "publishers"
 PROGRESS_WRITE_INTERVAL = 0.5
 COPY_BUFFER = 4 * 1024 * 1024
 
@@ -53,10 +62,6 @@ class IncomingFile:
     size: int
     source: Path | BinaryIO
     temporary: bool = False
-
-
-def is_publisher(user) -> bool:
-    return user.is_authenticated and (user.is_staff or user.groups.filter(name=PUBLISHERS_GROUP).exists())
 
 
 PRODUCT_NAME_MAX = Product._meta.get_field("name").max_length
@@ -99,7 +104,7 @@ def _cut_slug(slug: str, limit: int) -> str:
 
 
 def _save_new_product(product: Product, created_by) -> None:
-    """Make a product named for this release (``product_named``), its maker its first publisher."""
+    """Make a product named for this release (``product_named``), its maker its first maintainer."""
     if not product._state.adding:
         return
     try:
@@ -110,7 +115,7 @@ def _save_new_product(product: Product, created_by) -> None:
             f"A product {product.name!r} was made meanwhile: choose it and publish again."
         ) from None
     if created_by is not None:
-        product.publishers.add(created_by)
+        ProductRole.objects.create(product=product, user=created_by, role=ProductRole.Role.MAINTAINER)
 
 
 @dataclass(frozen=True)
@@ -199,9 +204,15 @@ def _size(size: int) -> str:
 
 def publishable_product(*, product: Product | None, new_name: str, user) -> Product:
     """The product a publisher chose, or the one they named (new and unsaved if none has that name);
-    refused if it is not theirs."""
+    refused if they do not publish to it, or may not make it (``access.may_create_products``)."""
     product = product or product_named(new_name)
-    if not product._state.adding and not product.can_publish(user):
+    if product._state.adding:
+        if not access.may_create_products(user):
+            raise ReleaseRejected(
+                f"There is no product {product.name!r}, and only staff make products: ask one to make it "
+                "and give you a role on it."
+            )
+    elif not product.can_publish(user):
         raise ReleaseRejected(f"You do not publish {product.name}.")
     return product
 
@@ -217,6 +228,7 @@ def create_release(
     tags: Iterable[str] = (),
     torrent_format: str | None = None,
     created_by=None,
+    request: HttpRequest | None = None,
 ) -> Release:
     """Store the files of a new release and queue its torrent build.
 
@@ -246,7 +258,7 @@ def create_release(
             _store_file(f, release.disk_path(path)) for f, path in zip(files, checked.paths, strict=True)
         ]
         with transaction.atomic():
-            _save_with_files(release, checked.paths, sizes, audience, tag_names)
+            _save_with_files(release, checked.paths, sizes, audience, tag_names, request)
             transaction.on_commit(lambda: _queue_build(release.pk))
     except IntegrityError:
         shutil.rmtree(release.content_dir, ignore_errors=True)
@@ -287,11 +299,24 @@ def _checked_audience(visibility: str, audience: Iterable[Group]) -> list[Group]
 
 
 def _save_with_files(
-    release: Release, paths: list[str], sizes: list[int], audience: list[Group], tag_names: dict[str, str]
+    release: Release,
+    paths: list[str],
+    sizes: list[int],
+    audience: list[Group],
+    tag_names: dict[str, str],
+    request: HttpRequest | None,
 ) -> None:
     _save_new_product(release.product, release.created_by)
     release.save()
     release.audience.set(audience)
+    audit.record(
+        "release.created",
+        actor=release.created_by,
+        request=request,
+        target=release,
+        visibility=release.visibility,
+        audience=sorted(group.name for group in audience),
+    )
     release.tags.set(_tags_of(tag_names))
     ReleaseFile.objects.bulk_create(
         ReleaseFile(release=release, path=path, size=size) for path, size in zip(paths, sizes, strict=True)
@@ -309,6 +334,7 @@ def start_release(
     tags: Iterable[str] = (),
     torrent_format: str | None = None,
     created_by,
+    request: HttpRequest | None = None,
 ) -> Release:
     """A draft release whose files the publisher will upload (distribution.uploads).
 
@@ -338,7 +364,7 @@ def start_release(
     tag_names = _checked_tag_names(tags)
     try:
         with transaction.atomic():
-            _save_with_files(release, checked.paths, checked.sizes, audience, tag_names)
+            _save_with_files(release, checked.paths, checked.sizes, audience, tag_names, request)
     except IntegrityError:
         raise ReleaseRejected(f"{product.name} already has a release {checked.version}.") from None
     return release
@@ -367,7 +393,7 @@ def _resumable_release(
     return release if declared == asked else None
 
 
-def finish_uploading(*, release: Release) -> None:
+def finish_uploading(*, release: Release, request: HttpRequest | None = None) -> None:
     """The publisher's page says every file is sent: check that, then queue the build.
 
     1. Lock the release row: distribution.uploads takes the same lock before
@@ -390,6 +416,7 @@ def finish_uploading(*, release: Release) -> None:
             shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
             raise ReleaseRejected(f"{len(missing)} file(s) are not uploaded yet: {shown}.")
         locked.start_processing()
+        audit.record("release.uploaded", request=request, target=locked)
         transaction.on_commit(lambda: _queue_build(locked.pk))
 
 
@@ -443,6 +470,7 @@ def build_release_torrent(*, release_id: int) -> None:
         # The UPDATE that publishes holds the row until the torrent is stored beside it.
         if not release.publish():
             return
+        audit.record("release.published", target=release)
         for release_file, digest in zip(files, digests, strict=True):
             release_file.sha256 = digest
         ReleaseFile.objects.bulk_update(files, ["sha256"])
@@ -553,20 +581,50 @@ def update_release_details(
             release.tags.set(tags)
 
 
-def retry_build(*, release: Release) -> None:
+def change_release_access(
+    *, release: Release, visibility: str, audience: Iterable[Group], request: HttpRequest | None = None
+) -> bool:
+    """Make a release public or private and name its audience; whether anything changed.
+
+    A change is recorded in the audit log with what it was before. Pages follow at
+    once, the trackers at their next whitelist refresh.
+    """
+    audience = _checked_audience(visibility, audience)
+    with transaction.atomic():
+        locked = Release.objects.select_for_update().get(pk=release.pk)
+        before = {"visibility": locked.visibility, "audience": sorted(g.name for g in locked.audience.all())}
+        after = {"visibility": visibility, "audience": sorted(g.name for g in audience)}
+        if before == after:
+            return False
+        Release.objects.filter(pk=release.pk).update(visibility=visibility)
+        locked.audience.set(audience)
+        release.visibility = visibility
+        audit.record("release.access_changed", request=request, target=release, before=before, after=after)
+    return True
+
+
+def retry_build(*, release: Release, request: HttpRequest | None = None) -> None:
     """Build a failed release's torrent again."""
-    if not release.retry():
-        raise ReleaseRejected(f"Only a failed release can be retried; this one is {_status_now(release)}.")
-    transaction.on_commit(lambda: _queue_build(release.pk))
+    with transaction.atomic():
+        if not release.retry():
+            raise ReleaseRejected(
+                f"Only a failed release can be retried; this one is {_status_now(release)}."
+            )
+        audit.record("release.retried", request=request, target=release)
+        transaction.on_commit(lambda: _queue_build(release.pk))
 
 
-def retire_release(*, release: Release) -> None:
+def retire_release(*, release: Release, request: HttpRequest | None = None) -> None:
     """Stop tracking and seeding a published release."""
-    if not release.retire():
-        raise ReleaseRejected(f"Only a published release can be retired; this one is {_status_now(release)}.")
+    with transaction.atomic():
+        if not release.retire():
+            raise ReleaseRejected(
+                f"Only a published release can be retired; this one is {_status_now(release)}."
+            )
+        audit.record("release.retired", request=request, target=release)
 
 
-def delete_release(*, release: Release) -> None:
+def delete_release(*, release: Release, request: HttpRequest | None = None) -> None:
     """Remove a draft, a stalled upload or a failed build entirely: its row and its files on disk.
 
     A release that was ever published stays (retire it): its torrent is out in the world.
@@ -575,12 +633,14 @@ def delete_release(*, release: Release) -> None:
         removed = uploads.remove_release(release_id=release.pk, statuses=Release.DELETABLE_IN)
     except uploads.UploadError:
         raise ReleaseRejected("A file of this release is being uploaded now: pause it first.") from None
-    if not removed:
-        status = Release.objects.filter(pk=release.pk).values_list("status", flat=True).first()
-        if status is not None:
-            raise ReleaseRejected(
-                f"Only a draft, uploading or failed release can be deleted; this one is {status}."
-            )
+    if removed:
+        audit.record("release.deleted", request=request, target=release)
+        return
+    status = Release.objects.filter(pk=release.pk).values_list("status", flat=True).first()
+    if status is not None:
+        raise ReleaseRejected(
+            f"Only a draft, uploading or failed release can be deleted; this one is {status}."
+        )
 
 
 def purge_retired_files() -> list[int]:
@@ -663,3 +723,128 @@ def _check_readable(path: Path) -> None:
             stream.read(1)
     except OSError as exc:
         raise ReleaseRejected(f"{path}: cannot be read ({exc.strerror}).") from None
+
+
+# Accounts, groups and product roles, changed by staff (the staff pages) and by a product's
+# maintainers (its roles page). Each takes effect at the user's next request, and at the
+# trackers' next whitelist refresh (seconds) for private swarms.
+
+
+class AccessChangeRefused(Exception):
+    """The account, group or role cannot change as asked; the message says why, for the page."""
+
+
+def grant_role(
+    *, product: Product, user, role: str, actor, request: HttpRequest | None = None
+) -> ProductRole:
+    """Make ``user`` a maintainer or publisher of ``product``, in place of the role they held there."""
+    if not user.is_active:
+        raise AccessChangeRefused(f"{user.username} is deactivated: reactivate the account first.")
+    with transaction.atomic():
+        held, created = ProductRole.objects.select_for_update().get_or_create(
+            product=product, user=user, defaults={"role": role}
+        )
+        if not created and held.role == role:
+            return held
+        previous = None if created else held.role
+        if not created:
+            held.role, held.granted_at = role, timezone.now()
+            held.save(update_fields=["role", "granted_at"])
+        audit.record(
+            "role.granted",
+            actor=actor,
+            request=request,
+            target=product,
+            user=user.username,
+            role=role,
+            previous_role=previous,
+        )
+    return held
+
+
+def revoke_role(*, product: Product, user, actor, request: HttpRequest | None = None) -> None:
+    """Take ``user``'s role on ``product`` away: their uploads to it stop at their next request."""
+    with transaction.atomic():
+        held = ProductRole.objects.select_for_update().filter(product=product, user=user).first()
+        if held is None:
+            raise AccessChangeRefused(f"{user.username} has no role on {product.name}.")
+        held.delete()
+        audit.record(
+            "role.revoked", actor=actor, request=request, target=product, user=user.username, role=held.role
+        )
+
+
+def create_user(
+    *, username: str, email: str, actor, request: HttpRequest | None = None
+) -> tuple[AbstractBaseUser, str | None]:
+    """A new account, and how its owner gets in.
+
+    Where mail is sent (PASSWORD_RESET_BY_EMAIL) and an address is given, the
+    account has no password: the mail carries a link to choose one (the
+    password reset's, valid PASSWORD_RESET_TIMEOUT). Otherwise a random initial
+    password is returned, for the caller to show once.
+    """
+    User = get_user_model()
+    if User.objects.filter(username__iexact=username).exists():
+        raise AccessChangeRefused(f"There is already a user {username}.")
+    user = User(username=username, email=email)
+    invite = bool(email) and settings.PASSWORD_RESET_BY_EMAIL
+    initial_password = None if invite else secrets.token_urlsafe(12)
+    user.set_password(initial_password)  # None: unusable, until the invitation's link sets one
+    with transaction.atomic():
+        user.save()
+        audit.record("user.created", actor=actor, request=request, target=user, email=email, invited=invite)
+    if invite:
+        _send_invitation(user)
+    return user, initial_password
+
+
+def _send_invitation(user) -> None:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    link = settings.FANOUT_PUBLIC_URL + reverse(
+        "password_reset_confirm", args=[uid, default_token_generator.make_token(user)]
+    )
+    body = render_to_string(
+        "staff/invitation_email.txt",
+        {"user": user, "link": link, "days": settings.PASSWORD_RESET_TIMEOUT // 86400},
+    )
+    send_mail("Your Fanout account", body, None, [user.email])
+
+
+def set_user_active(*, user, active: bool, actor, request: HttpRequest | None = None) -> None:
+    """Deactivate an account (its sessions, API tokens and passkey stop working; its roles and
+    groups stay for when it is reactivated), or reactivate it."""
+    if not active and user.pk == actor.pk:
+        raise AccessChangeRefused("You cannot deactivate your own account.")
+    if not update_if(user, Q(is_active=not active), is_active=active):
+        raise AccessChangeRefused(f"{user.username} is already {'active' if active else 'deactivated'}.")
+    action = "user.reactivated" if active else "user.deactivated"
+    audit.record(action, actor=actor, request=request, target=user)
+
+
+def create_group(*, name: str, actor, request: HttpRequest | None = None) -> Group:
+    name = name.strip()
+    if not name:
+        raise AccessChangeRefused("A group needs a name.")
+    if Group.objects.filter(name__iexact=name).exists():
+        raise AccessChangeRefused(f"There is already a group {name}.")
+    with transaction.atomic():
+        group = Group.objects.create(name=name)
+        audit.record("group.created", actor=actor, request=request, target=group)
+    return group
+
+
+def add_group_member(*, group: Group, user, actor, request: HttpRequest | None = None) -> None:
+    if group.user_set.filter(pk=user.pk).exists():
+        raise AccessChangeRefused(f"{user.username} is already in {group.name}.")
+    with transaction.atomic():
+        group.user_set.add(user)
+        audit.record("group.member_added", actor=actor, request=request, target=group, user=user.username)
+
+
+def remove_group_member(*, group: Group, user, actor, request: HttpRequest | None = None) -> None:
+    with transaction.atomic():
+        if not group.user_set.filter(pk=user.pk).exists():
+            raise AccessChangeRefused(f"{user.username} is not in {group.name}.")
+        group.user_set.remove(user)
+        audit.record("group.member_removed", actor=actor, request=request, target=group, user=user.username)

@@ -32,6 +32,15 @@ def add_release_counts(
     add_counts_of_releases({release_id: counts}, day=day)
 
 
+def count_file_sent(*, release_id: int, sent: int, web_seed: bool) -> None:
+    """One HTTP response with a file of the release: a request, the body bytes it carried, and
+    whether a BitTorrent client's web seed took them (else a direct download)."""
+    add_release_counts(
+        release_id=release_id,
+        counts={"http_requests": 1, "http_bytes": sent, "web_seed_bytes": sent if web_seed else 0},
+    )
+
+
 def add_counts_of_releases(
     counts_by_release: Mapping[int, Mapping[str, int]], *, day: datetime.date | None = None
 ) -> None:
@@ -177,33 +186,68 @@ HOURLY_UP_TO_DAYS = 14
 
 @dataclass(frozen=True)
 class DayRow:
+    """One day's counters of a release (or their sums over a range), and the figures made from them."""
+
     day: datetime.date
+    # The release's size: what one whole download over HTTP is.
+    release_size: int
     completed: int
     torrent_fetches: int
     magnet_fetches: int
     http_requests: int
     http_bytes: int
+    web_seed_bytes: int
     origin_bytes: int
     reported_downloaded_bytes: int
 
     @property
+    def direct_bytes(self) -> int:
+        """HTTP bytes of direct downloads (browsers, scripts): HTTP bytes not taken by a web seed."""
+        return max(0, self.http_bytes - self.web_seed_bytes)
+
+    @property
+    def http_downloads(self) -> float:
+        """Direct downloads as whole-release equivalents: 2.4 is two releases and four tenths of one.
+
+        Web seed bytes are left out: the BitTorrent client that took them counts
+        as a completed download when it finishes.
+        """
+        return self.direct_bytes / self.release_size if self.release_size else 0.0
+
+    @property
+    def downloads(self) -> float:
+        """Completed BitTorrent downloads and whole-release equivalents over HTTP."""
+        return self.completed + self.http_downloads
+
+    @property
     def origin_sent_bytes(self) -> int:
-        """Everything the origin served: its seeders' uploads and its HTTP (web seed, direct) bytes."""
+        """Everything the origin sent: its seeders' uploads, the web seed and direct downloads."""
         return self.origin_bytes + self.http_bytes
 
     @property
     def delivered_bytes(self) -> int:
-        """What downloaders received, as their BitTorrent clients told the tracker."""
-        return self.reported_downloaded_bytes
+        """What users received: what their BitTorrent clients told the tracker they downloaded
+        (from peers, our seeders and the web seed), and direct downloads."""
+        return self.reported_downloaded_bytes + self.direct_bytes
 
     @property
     def offload_ratio(self) -> float | None:
         return self.delivered_bytes / self.origin_sent_bytes if self.origin_sent_bytes else None
 
 
-# The counters a day's row of the statistics page shows, in its column order.
-DAY_ROW_COUNTERS = tuple(name for name in DayRow.__dataclass_fields__ if name != "day")
-CSV_COLUMNS = ("day", *DAY_ROW_COUNTERS, "origin_sent_bytes", "offload_ratio")
+# The counters a day's row holds, summed over a range for the totals.
+DAY_ROW_COUNTERS = (
+    "completed",
+    "torrent_fetches",
+    "magnet_fetches",
+    "http_requests",
+    "http_bytes",
+    "web_seed_bytes",
+    "origin_bytes",
+    "reported_downloaded_bytes",
+)
+DAY_ROW_FIGURES = ("direct_bytes", "origin_sent_bytes", "delivered_bytes", "http_downloads", "downloads")
+CSV_COLUMNS = ("day", *DAY_ROW_COUNTERS, *DAY_ROW_FIGURES, "offload_ratio")
 
 
 @dataclass(frozen=True)
@@ -220,20 +264,23 @@ class ReleaseStatistics:
     days: list[DayRow]
     swarm: list[SwarmPoint]
     swarm_step: str
+    release_size: int
 
     @property
     def totals(self) -> DayRow:
         return DayRow(
-            day=self.end, **{name: sum(getattr(row, name) for row in self.days) for name in DAY_ROW_COUNTERS}
+            day=self.end,
+            release_size=self.release_size,
+            **{name: sum(getattr(row, name) for row in self.days) for name in DAY_ROW_COUNTERS},
         )
 
     def chart_data(self) -> dict:
         return {
             "days": [row.day.isoformat() for row in self.days],
             "completed": [row.completed for row in self.days],
+            "http_downloads": [round(row.http_downloads, 2) for row in self.days],
             "torrent_fetches": [row.torrent_fetches for row in self.days],
             "magnet_fetches": [row.magnet_fetches for row in self.days],
-            "http_requests": [row.http_requests for row in self.days],
             "origin_sent_bytes": [row.origin_sent_bytes for row in self.days],
             "delivered_bytes": [row.delivered_bytes for row in self.days],
             "swarm_at": [point.at.isoformat() for point in self.swarm],
@@ -242,13 +289,21 @@ class ReleaseStatistics:
         }
 
 
-def date_range(start: str | None, end: str | None) -> tuple[datetime.date, datetime.date]:
-    """The range asked for (ISO dates, either may be missing or malformed), clamped to MAX_DAYS."""
-    today = timezone.now().date()
+def first_day_of(release: Release) -> datetime.date:
+    """The day (UTC) the release was created: nothing can be counted before it."""
+    return release.created_at.astimezone(datetime.UTC).date()
 
+
+def date_range(
+    start: str | None, end: str | None, *, first_day: datetime.date
+) -> tuple[datetime.date, datetime.date]:
+    """The range asked for (ISO dates, either may be missing or malformed), within ``first_day``
+    and today and at most MAX_DAYS; by default the last DEFAULT_DAYS, or fewer for a newer release."""
+    today = timezone.now().date()
     # Days outside these bounds mean nothing here, and near the calendar's ends the range's
     # arithmetic would leave it (OverflowError): they are moved to the nearest bound.
-    earliest = datetime.date.min + datetime.timedelta(days=MAX_DAYS)
+    earliest = max(first_day, datetime.date.min + datetime.timedelta(days=MAX_DAYS))
+    earliest = min(earliest, today)
 
     def parse(text: str | None) -> datetime.date | None:
         try:
@@ -258,7 +313,7 @@ def date_range(start: str | None, end: str | None) -> tuple[datetime.date, datet
         return None if day is None else min(max(day, earliest), today)
 
     last = parse(end) or today
-    first = parse(start) or last - datetime.timedelta(days=DEFAULT_DAYS - 1)
+    first = parse(start) or max(earliest, last - datetime.timedelta(days=DEFAULT_DAYS - 1))
     if first > last:
         first, last = last, first
     if (last - first).days >= MAX_DAYS:
@@ -271,11 +326,18 @@ def release_statistics(release: Release, start: datetime.date, end: datetime.dat
     stored = {
         row.day: row for row in ReleaseDayStats.objects.filter(release=release, day__gte=start, day__lte=end)
     }
+    release_size = release.total_size
     days = []
     day = start
     while day <= end:
         row = stored.get(day)
-        days.append(DayRow(day=day, **{name: getattr(row, name) if row else 0 for name in DAY_ROW_COUNTERS}))
+        days.append(
+            DayRow(
+                day=day,
+                release_size=release_size,
+                **{name: getattr(row, name) if row else 0 for name in DAY_ROW_COUNTERS},
+            )
+        )
         day += datetime.timedelta(days=1)
 
     hourly = (end - start).days < HOURLY_UP_TO_DAYS
@@ -293,5 +355,10 @@ def release_statistics(release: Release, start: datetime.date, end: datetime.dat
     )
     swarm = [SwarmPoint(at=p["bucket"], seeders=p["seeders"], leechers=p["leechers"]) for p in points]
     return ReleaseStatistics(
-        start=start, end=end, days=days, swarm=swarm, swarm_step="hour" if hourly else "day"
+        start=start,
+        end=end,
+        days=days,
+        swarm=swarm,
+        swarm_step="hour" if hourly else "day",
+        release_size=release_size,
     )

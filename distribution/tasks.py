@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from distribution import services, uploads
+from distribution import audit, services, uploads
 
 
 @shared_task(
@@ -25,3 +25,8 @@ def expire_uploads() -> None:
 @shared_task(name="distribution.purge_retired_files")
 def purge_retired_files() -> None:
     services.purge_retired_files()
+
+
+@shared_task(name="distribution.purge_audit_log")
+def purge_audit_log() -> None:
+    audit.purge_expired_entries()

@@ -6,6 +6,7 @@ reads, hashed on the way (bittorrent.hashing), so memory stays flat
 whatever the file's size.
 """
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -29,6 +30,8 @@ from distribution.models import Release, ReleaseFile, Upload
 from distribution.release_paths import clean_relative_path
 
 READ_SIZE = 1024 * 1024
+# A write refused for want of space (or of the account's quota): the upload waits for space.
+DISK_FULL_ERRORS = (errno.ENOSPC, errno.EDQUOT)
 CHECKPOINT_BYTES = 32 * 1024 * 1024
 
 
@@ -104,8 +107,14 @@ def _lock_open_release(release_id: int) -> Release:
     return release
 
 
-def create_upload(*, release_id: int, path: str, length: int, user) -> Upload:
-    """Open an upload for a declared file; refused, with the reason, before any byte is stored."""
+def create_upload(*, release_id: int, path: str, length: int, user, fingerprint: str = "") -> Upload:
+    """Open an upload for a declared file; refused, with the reason, before any byte is stored.
+
+    The file's unfinished upload, if there is one, is given back to go on from its offset,
+    unless the client says the file's content changed since (another ``fingerprint``): then
+    the bytes received go and the upload starts over, rather than end a file begun with
+    other content.
+    """
     if length > settings.FANOUT_RELEASE_MAX_BYTES:
         raise UploadError(
             f"{path}: {length} bytes is more than a release may hold ({settings.FANOUT_RELEASE_MAX_BYTES}).",
@@ -116,43 +125,71 @@ def create_upload(*, release_id: int, path: str, length: int, user) -> Upload:
     except ValidationError as exc:
         raise UploadError(" ".join(exc.messages)) from None
     release = Release.objects.select_related("product").filter(pk=release_id).first()
-    if release is None or not release.product.can_publish(user):
+    if release is None or not release.can_be_managed_by(user):
         raise UploadError("No such release among yours.", 404)
     release_file = release.files.filter(path=path).first()
     if release_file is None:
         raise UploadError(f"{path}: this file was not declared for the release.")
     if release_file.size != length:
         raise UploadError(f"{path}: declared with {release_file.size} bytes, the upload says {length}.")
-    previous = Upload.objects.filter(release_file=release_file).first()
-    if previous is not None and previous.is_complete:
-        raise UploadError(f"{path} is already uploaded.", 409)
-    # An earlier upload of the file is replaced only while no request writes it,
-    # and its writer lock is held until its row is gone.
-    with ExitStack() as replacing, transaction.atomic():
-        if previous is not None:
-            replacing.enter_context(_writer_lock(previous))
+    if fingerprint:
+        changed = (
+            Upload.objects.filter(release_file=release_file, created_by=user, completed_at=None)
+            .exclude(fingerprint=fingerprint)
+            .first()
+        )
+        if changed is not None:
+            terminate(upload=changed)
+    with transaction.atomic():
         _lock_open_release(release.pk).start_uploading()
         current = Upload.objects.select_for_update().filter(release_file=release_file).first()
-        if current is not None and (previous is None or current.pk != previous.pk):
-            raise UploadError(f"Another request is starting the upload of {path} now.", 409)
-        if current is not None and current.is_complete:
-            raise UploadError(f"{path} is already uploaded.", 409)
         if current is not None:
-            _delete_upload(current)
+            return _resumed(current, path=path, user=user)
         upload = Upload.objects.create(
-            release_file=release_file, created_by=user, length=length, expires_at=_expiry()
+            release_file=release_file,
+            created_by=user,
+            length=length,
+            expires_at=_expiry(),
+            fingerprint=fingerprint,
         )
     destination = release_file.disk_path
     destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.open("wb").close()
     if length == 0:
+        destination.write_bytes(b"")
         _complete(upload, hashlib.sha256())
+    # Nothing truncates here: a creation asked again at once may already have handed this
+    # upload to a client writing it, and the first PATCH cuts any leftover bytes at offset 0.
+    return upload
+
+
+def _resumed(upload: Upload, *, path: str, user) -> Upload:
+    """A file's unfinished upload, asked to be created again: the caller goes on from its offset.
+
+    A rerun of ``fanout publish``, or a page that lost the upload's URL, sends the
+    creation again; the bytes already received stay (tus clients then PATCH at the
+    offset of the creation's answer, or ask it with HEAD after a 409).
+    """
+    if upload.is_complete:
+        raise UploadError(f"{path} is already uploaded.", 409)
+    if upload.created_by_id != user.pk:
+        raise UploadError(
+            f"{path} is being uploaded by another publisher; it can be sent again once "
+            f"that upload is terminated or expires ({upload.expires_at:%Y-%m-%d %H:%M %Z}).",
+            409,
+        )
+    upload.expires_at = _expiry()
+    upload.save(update_fields=["expires_at"])
     return upload
 
 
 def get_upload(*, upload_id, user) -> Upload:
     upload = Upload.objects.select_related("release_file__release__product").filter(pk=upload_id).first()
-    if upload is None or upload.created_by_id != user.pk:
+    # A role taken away mid-upload ends the upload at once.
+    if (
+        upload is None
+        or upload.created_by_id != user.pk
+        or not upload.release_file.release.can_be_managed_by(user)
+    ):
         raise UploadError("No such upload.", 404)
     return upload
 
@@ -219,33 +256,38 @@ def receive(*, upload: Upload, offset: int, read: Callable[[int], bytes], length
         fd = os.open(data_path, os.O_WRONLY | os.O_CREAT, 0o644)
         position = checkpoint = offset
         try:
-            os.ftruncate(fd, offset)
-            remaining = upload.length - offset if length is None else length
-            while remaining > 0:
-                try:
-                    data = read(min(READ_SIZE, remaining))
-                except OSError:
-                    break  # the client went away: keep what arrived
-                if not data:
-                    break
-                view = memoryview(data)
-                while view:
-                    written = os.pwrite(fd, view, position)
-                    position += written
-                    view = view[written:]
-                remaining -= len(data)
-                hasher.feed(data)
-                if digest is not None:
-                    digest.update(data)
-                if position - checkpoint >= CHECKPOINT_BYTES:
-                    # A worker killed mid-request then loses only the bytes since here.
-                    checkpoint = position
-                    Upload.objects.filter(pk=upload.pk).update(
-                        offset=position, hashed_upto=hasher.flush(), expires_at=_expiry()
-                    )
-        finally:
-            os.close(fd)
-            hashed_upto = hasher.close()
+            try:
+                os.ftruncate(fd, offset)
+                remaining = upload.length - offset if length is None else length
+                while remaining > 0:
+                    try:
+                        data = read(min(READ_SIZE, remaining))
+                    except OSError:
+                        break  # the client went away: keep what arrived
+                    if not data:
+                        break
+                    view = memoryview(data)
+                    while view:
+                        written = os.pwrite(fd, view, position)
+                        position += written
+                        view = view[written:]
+                    remaining -= len(data)
+                    hasher.feed(data)
+                    if digest is not None:
+                        digest.update(data)
+                    if position - checkpoint >= CHECKPOINT_BYTES:
+                        # A worker killed mid-request then loses only the bytes since here.
+                        checkpoint = position
+                        Upload.objects.filter(pk=upload.pk).update(
+                            offset=position, hashed_upto=hasher.flush(), expires_at=_expiry()
+                        )
+            finally:
+                os.close(fd)
+                hashed_upto = hasher.close()
+        except OSError as error:
+            if error.errno not in DISK_FULL_ERRORS:
+                raise
+            raise _disk_full(upload, stored=checkpoint) from None
         Upload.objects.filter(pk=upload.pk).update(
             offset=position, hashed_upto=hashed_upto, expires_at=_expiry()
         )
@@ -255,6 +297,20 @@ def receive(*, upload: Upload, offset: int, read: Callable[[int], bytes], length
         elif digest is not None:
             running_digests.keep(str(upload.id), position, digest)
     return upload
+
+
+def _disk_full(upload: Upload, *, stored: int) -> UploadError:
+    """The answer to a write that found the disk full, the upload taken back to ``stored`` bytes.
+
+    ``stored`` is the offset last recorded, whose bytes and hashes are whole on disk; what
+    came after it is cut, which frees its space too.
+    """
+    os.truncate(upload.release_file.disk_path, stored)
+    return UploadError(
+        f"The server's disk is full: {stored} of the {upload.length} bytes of {upload.release_file.path} "
+        "are stored. Send the rest from there once space is freed.",
+        507,
+    )
 
 
 def _complete(upload: Upload, digest) -> None:
@@ -307,12 +363,16 @@ def expire_uploads() -> int:
     removed = 0
     for upload in expired:
         try:
-            with _writer_lock(upload):
-                # Re-read under the lock: a request may have renewed it meanwhile.
-                fresh = Upload.objects.filter(pk=upload.pk, expires_at__lt=timezone.now()).first()
-                if fresh is not None and not fresh.is_complete:
-                    with transaction.atomic():
-                        _delete_upload_and_bytes(upload)
+            with _writer_lock(upload), transaction.atomic():
+                # Re-read under both locks: a request may have renewed it meanwhile, and a
+                # creation asked again (create_upload) renews it under the row lock.
+                fresh = (
+                    Upload.objects.select_for_update()
+                    .filter(pk=upload.pk, expires_at__lt=timezone.now(), completed_at__isnull=True)
+                    .first()
+                )
+                if fresh is not None:
+                    _delete_upload_and_bytes(upload)
                     removed += 1
         except UploadError:
             continue

@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from distribution.views import account, api, catalogue, feeds, publishing, statistics, tus
+from distribution.views import account, api, catalogue, feeds, publishing, staff, statistics, tus
 
 api_router = DefaultRouter()
 api_router.register("releases", api.ReleaseViewSet, basename="api-release")
@@ -15,6 +15,8 @@ urlpatterns = [
     path("releases/<int:release_id>/torrent", catalogue.release_torrent, name="release-torrent"),
     path("releases/<int:release_id>/magnet", catalogue.release_magnet, name="release-magnet"),
     path("releases/<int:release_id>/files/<path:path>", catalogue.release_file, name="release-file"),
+    # Reached by nginx only (deploy/nginx.conf): what it sent of the files above and below.
+    path("web-server/sent", statistics.web_server_sent, name="web-server-sent"),
     path("releases/<int:release_id>/seed/", catalogue.release_webseed, name="release-webseed-root"),
     path("releases/<int:release_id>/seed/<path:path>", catalogue.release_webseed, name="release-webseed"),
     path(
@@ -46,6 +48,16 @@ urlpatterns = [
     path("uploads/", tus.create, name="tus-create"),
     path("uploads/<uuid:upload_id>", tus.upload, name="tus-upload"),
     path("my/releases/", catalogue.publisher_releases, name="publisher-releases"),
+    path("products/<slug:slug>/roles/", staff.product_roles, name="product-roles"),
+    path("products/<slug:slug>/roles/revoke", staff.product_role_revoke, name="product-role-revoke"),
+    path("staff/users/", staff.users, name="staff-users"),
+    path("staff/users/new", staff.user_create, name="staff-user-create"),
+    path("staff/users/<int:user_id>/", staff.user_detail, name="staff-user"),
+    path("staff/users/<int:user_id>/active", staff.user_active, name="staff-user-active"),
+    path("staff/groups/", staff.groups, name="staff-groups"),
+    path("staff/groups/<int:group_id>/", staff.group_detail, name="staff-group"),
+    path("staff/groups/<int:group_id>/remove", staff.group_remove, name="staff-group-remove"),
+    path("staff/products/", staff.products, name="staff-products"),
     path("account/passkey/", account.passkey_page, name="account-passkey"),
     path("account/tokens/", account.tokens_page, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke", account.revoke_token, name="account-token-revoke"),

@@ -10,6 +10,7 @@ _COUNTERS = (
     ("magnet_fetches", "fanout_magnet_fetches_total", "Magnet links followed."),
     ("http_requests", "fanout_http_requests_total", "Web seed and direct download requests."),
     ("http_bytes", "fanout_http_bytes_total", "Bytes served over HTTP (web seed and direct)."),
+    ("web_seed_bytes", "fanout_web_seed_bytes_total", "Of those, the bytes the web seed served."),
     ("origin_bytes", "fanout_origin_uploaded_bytes_total", "Bytes the origin's seeders uploaded."),
     (
         "reported_downloaded_bytes",

@@ -8,12 +8,11 @@ may read it.
 import hmac
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from distribution.views.staff import staff_only
 from operations import metrics, swarm_health
 
 RELEASES_PER_PAGE = 50
@@ -36,24 +35,12 @@ def _panel_context(request: HttpRequest) -> dict:
     }
 
 
-def staff_only(view):
-    """Staff's pages: the sign-in page for the anonymous, the 403 page for other users."""
-
-    @login_required
-    def page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_staff:
-            raise PermissionDenied("Swarm health is for staff.")
-        return view(request, *args, **kwargs)
-
-    return page
-
-
-@staff_only
+@staff_only(name="Swarm health")
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "operations/dashboard.html", _panel_context(request))
 
 
-@staff_only
+@staff_only(name="Swarm health")
 def dashboard_panel(request: HttpRequest) -> HttpResponse:
     return render(request, "operations/dashboard_panel.html", _panel_context(request))
 

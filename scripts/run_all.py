@@ -83,6 +83,8 @@ def commands() -> dict[str, list[str]]:
             # Its access and error logs write request paths, which carry passkeys.
             "--logger-class",
             "config.gunicorn_logging.RedactingLogger",
+            # Its admin socket sits at one path per user (~/.gunicorn): two instances would share it.
+            "--no-control-socket",
         ],
         "worker": [
             str(BIN / "celery"),

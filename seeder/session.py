@@ -158,6 +158,21 @@ def _swarm_hash(info_hashes: lt.info_hash_t) -> bytes:
     return info_hashes.v2.to_bytes()[:20]
 
 
+def _announce_results(trackers: list[dict]) -> list[dict]:
+    """The outcome of each announce: per tracker, per listening endpoint, per info-hash version.
+
+    The binding copies into a tracker entry's own ``fails``, ``updating`` and
+    ``message`` the outcome of its first endpoint's v1 info-hash only: a v2-only
+    torrent's refusals show nowhere else than here.
+    """
+    return [
+        result
+        for tracker in trackers
+        for endpoint in tracker["endpoints"]
+        for result in endpoint["info_hashes"]
+    ]
+
+
 def _peers_hold_every_piece(handle: lt.torrent_handle) -> bool:
     pieces = 0
     for peer in handle.get_peer_info():
@@ -427,9 +442,12 @@ class SeedingSession:
                 continue
             # Only a refused or failed announce is repeated: one still queued or under
             # way is waited for, so that a thousand new torrents do not flood the tracker.
-            if any(tracker["updating"] for tracker in trackers):
-                continue
-            if not any(tracker["fails"] or tracker["message"] for tracker in trackers):
+            # (An endpoint that cannot reach the tracker, such as another interface's for a
+            # tracker on loopback, stays under way for minutes: it holds back no other.)
+            if not any(
+                (result["fails"] or result["message"]) and not result["updating"]
+                for result in _announce_results(trackers)
+            ):
                 continue
             held.last_announce = now
             held.handle.force_reannounce()

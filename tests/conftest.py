@@ -13,7 +13,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 
 from config.data_dir import prepare_data_dir
-from distribution.services import PUBLISHERS_GROUP
+from distribution.access import PUBLISHERS_GROUP
+from distribution.models import ProductRole
 from harness.processes import RunningProcess
 from tests.factories import ProductFactory, UserFactory
 from tracker.statistics_flush import configured_swarm_store
@@ -66,8 +67,10 @@ def publisher(db):
 
 @pytest.fixture
 def other_publisher(db):
+    """A publisher of another product than ``product``."""
     user = UserFactory(username="other-publisher")
     user.groups.add(Group.objects.get(name=PUBLISHERS_GROUP))
+    ProductFactory(name="Borealis", slug="borealis").publishers.add(user)
     return user
 
 
@@ -83,8 +86,9 @@ def admin_user(db):
 
 @pytest.fixture
 def product(publisher):
+    """Atlas, maintained by ``publisher``: they publish to it and manage every one of its releases."""
     product = ProductFactory(name="Atlas", slug="atlas")
-    product.publishers.add(publisher)
+    product.publishers.add(publisher, through_defaults={"role": ProductRole.Role.MAINTAINER})
     return product
 
 

@@ -15,7 +15,6 @@ from config.environment import (
     env_list,
     env_networks,
     env_secret,
-    env_secret_file,
 )
 from harness.processes import ROOT
 from tests.conftest import subprocess_env
@@ -73,23 +72,34 @@ def test_the_settings_refuse_an_empty_secret_key(tmp_path):
     assert "ImproperlyConfigured: SECRET_KEY is set but empty" in done.stderr
 
 
-def test_it_reads_a_secret_from_the_file_the_variable_names(monkeypatch, tmp_path):
+def test_it_reads_a_secret_from_the_file_its_file_variable_names(monkeypatch, tmp_path):
     secret = tmp_path / "client-secret"
     secret.write_text("s3cret\n")
+    monkeypatch.delenv("FANOUT_T", raising=False)
     monkeypatch.setenv("FANOUT_T_FILE", str(secret))
-    assert env_secret_file("FANOUT_T_FILE") == "s3cret"
+    assert env_secret("FANOUT_T") == "s3cret"
+    assert {"FANOUT_T", "FANOUT_T_FILE"} <= READ_NAMES
     monkeypatch.delenv("FANOUT_T_FILE")
-    assert env_secret_file("FANOUT_T_FILE") is None
+    assert env_secret("FANOUT_T") is None
+
+
+def test_it_refuses_a_secret_given_both_ways(monkeypatch, tmp_path):
+    (tmp_path / "secret").write_text("one")
+    monkeypatch.setenv("FANOUT_T", "other")
+    monkeypatch.setenv("FANOUT_T_FILE", str(tmp_path / "secret"))
+    with pytest.raises(ImproperlyConfigured, match="FANOUT_T and FANOUT_T_FILE are both set"):
+        env_secret("FANOUT_T")
 
 
 def test_it_refuses_a_secret_file_it_cannot_read_or_that_holds_nothing(monkeypatch, tmp_path):
+    monkeypatch.delenv("FANOUT_T", raising=False)
     monkeypatch.setenv("FANOUT_T_FILE", str(tmp_path / "missing"))
     with pytest.raises(ImproperlyConfigured, match="FANOUT_T_FILE: cannot read .*missing: No such file"):
-        env_secret_file("FANOUT_T_FILE")
+        env_secret("FANOUT_T")
     (tmp_path / "blank").write_text(" \n")
     monkeypatch.setenv("FANOUT_T_FILE", str(tmp_path / "blank"))
     with pytest.raises(ImproperlyConfigured, match="FANOUT_T_FILE: .*blank is empty"):
-        env_secret_file("FANOUT_T_FILE")
+        env_secret("FANOUT_T")
 
 
 def sign_in_settings(tmp_path, **variables: str) -> dict:

@@ -3,8 +3,6 @@
 import hashlib
 import io
 import logging
-import shutil
-import subprocess
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -19,15 +17,13 @@ from gunicorn.config import Config
 from config.log_redaction import RedactCredentials, redact_credentials
 from distribution.models import Passkey
 from harness.loopback import free_port
-from harness.polling import wait_until
-from harness.processes import ROOT
+from harness.web_front import NGINX, start_nginx
 from scripts.run_all import commands
 from tests.conftest import database_url_for_subprocess, subprocess_env
 from tests.factories import UserFactory
 
 KEY = "0123456789abcdef0123456789abcdef"
 DIGEST = hashlib.sha256(KEY.encode()).hexdigest()[:8]
-NGINX = shutil.which("nginx")
 
 
 @pytest.mark.parametrize(
@@ -176,33 +172,20 @@ def test_the_web_process_as_make_run_starts_it_logs_no_passkey(start_process, tm
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_nginx_as_deployed_logs_no_passkey(live_server, tmp_path):
+def test_nginx_as_deployed_logs_no_passkey(live_server, tmp_path, settings):
     port = free_port()
-    access_log = tmp_path / "access.log"
-    site = (
-        (ROOT / "deploy" / "nginx.conf")
-        .read_text()
-        .replace("server web:8000;", f"server {live_server.url.removeprefix('http://')};")
-        .replace("listen 8000;", f"listen 127.0.0.1:{port};")
-        .replace("/var/log/nginx/access.log", str(access_log))
+    nginx = start_nginx(
+        listen_port=port,
+        upstream=live_server.url.removeprefix("http://"),
+        data_dir=settings.RELEASES_DIR,
+        workdir=tmp_path / "nginx",
     )
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(
-        f"daemon off;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
-        f"http {{\n    access_log {tmp_path}/unused.log;\n    include {tmp_path}/site.conf;\n}}\n"
-    )
-    nginx = subprocess.Popen(
-        [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    access_log = tmp_path / "nginx" / "access.log"
     try:
-        wait_until(lambda: get(f"http://127.0.0.1:{port}/releases/404/") is not None, what="nginx to answer")
         assert get(f"http://127.0.0.1:{port}/releases/404/webseed/{KEY}/atlas/a.bin") == 404
         assert get(f"http://127.0.0.1:{port}/scrape/{KEY}") == 200
     finally:
-        nginx.terminate()
-        nginx.wait(10)
+        nginx.stop()
 
     written = access_log.read_text()
     assert '"GET /releases/404/webseed/<passkey>/atlas/a.bin HTTP/1.1" 404' in written

@@ -13,28 +13,11 @@ import libtorrent as lt
 import pytest
 
 from bittorrent import bencode
-from harness.loopback import free_port
+from harness.make_run import make_run_env
 from harness.polling import wait_until
 from harness.processes import MANAGE, ROOT
-from tests.conftest import subprocess_env
 from tests.test_end_to_end import download_through_tracker, tracker_answer, without_web_seeds
 from tracker.engine import REFUSED
-
-
-def make_run_env(data_dir, **overrides: str) -> dict[str, str]:
-    """The environment of a `make run` instance in ``data_dir`` on free ports."""
-    env = subprocess_env(
-        FANOUT_DATA_DIR=str(data_dir),
-        WEB_PORT=str(free_port()),
-        TRACKER_PORT=str(free_port()),
-        SEEDER_PORT=str(free_port()),
-        FANOUT_TRACKER_WHITELIST_REFRESH="1",
-    )
-    # The embedded defaults: no database server, no Redis, the secret key kept in the data directory.
-    for name in ("DATABASE_URL", "REDIS_URL", "FANOUT_PUBLIC_URL", "FANOUT_ANNOUNCE_URL", "SECRET_KEY"):
-        env.pop(name, None)
-    env.update(overrides)
-    return env
 
 
 @pytest.fixture

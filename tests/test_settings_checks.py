@@ -1,10 +1,29 @@
-"""System checks of the settings that depend on each other (config/checks.py)."""
+"""System checks of the settings that depend on each other (config/checks.py), and Django's
+deployment checks with the documented production environment (.env.example, docker-compose.yml)."""
+
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
 from distribution.tasks import build_torrent
+from harness.processes import ROOT
+from tests.test_deployment import production_environment
+
+# What HTTPS behind the front needs, in the order the settings test reads them.
+HTTPS_SETTINGS = (
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_SSL_REDIRECT",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+)
 
 
 def fanout_errors() -> dict[str, str]:
@@ -131,3 +150,76 @@ def test_a_provider_without_its_client_is_an_error(client_id, secret, missing):
             "fanout.E007": f"FANOUT_OIDC_ISSUER is set but {missing} not: the provider refuses a sign-in "
             "from an unknown client."
         }
+
+
+def check_deploy(environment: dict[str, str]) -> subprocess.CompletedProcess:
+    """`manage.py check --deploy` in a process that has this environment and no other setting."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **environment},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_documented_production_environment_passes_the_deployment_checks(tmp_path):
+    done = check_deploy(production_environment(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+def test_without_the_https_settings_the_deployment_checks_warn(tmp_path):
+    environment = production_environment(tmp_path)
+    for name in HTTPS_SETTINGS:
+        del environment[name]
+    done = check_deploy(environment)
+    assert done.returncode != 0
+    warned = set(re.findall(r"\(security\.(W\d+)\)", done.stderr))
+    assert warned == {"W004", "W008", "W012", "W016"}, done.stderr
+
+
+def run_settings(tmp_path, code: str, **variables: str) -> subprocess.CompletedProcess:
+    """``code`` run after the settings are read from these variables alone (a secret key besides)."""
+    environment = {"PATH": os.environ["PATH"], "FANOUT_DATA_DIR": str(tmp_path), "SECRET_KEY": "x" * 50}
+    return subprocess.run(
+        [sys.executable, "-c", f"import config.settings as s; {code}"],
+        cwd=ROOT,
+        env={**environment, **variables},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_make_run_serves_plain_http_with_the_https_settings_unset(tmp_path):
+    done = run_settings(tmp_path, f"print([getattr(s, name) for name in {HTTPS_SETTINGS!r}])")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[None, False, False, False, 0, False, False]"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https"}, "SECURE_PROXY_SSL_HEADER must be a header"),
+        ({"CSRF_TRUSTED_ORIGINS": "fanout.example.com"}, "'fanout.example.com' is not an origin"),
+        ({"SECURE_HSTS_SECONDS": "a year"}, "SECURE_HSTS_SECONDS must be an integer"),
+        (
+            {"DATABASE_URL": "postgres://fanout:pw@db/fanout", "DATABASE_PASSWORD": "pw"},
+            "DATABASE_URL has a password and DATABASE_PASSWORD is set",
+        ),
+    ],
+)
+def test_the_settings_refuse_malformed_https_and_database_settings(tmp_path, variables, message):
+    done = run_settings(tmp_path, "", **variables)
+    assert done.returncode != 0 and message in done.stderr
+
+
+def test_the_database_password_comes_from_its_own_secret_file(tmp_path):
+    (tmp_path / "postgres_password").write_text("from-the-secret\n")
+    done = run_settings(
+        tmp_path,
+        "print(s.DATABASES['default']['PASSWORD'])",
+        DATABASE_URL="postgres://fanout@postgres:5432/fanout",
+        DATABASE_PASSWORD_FILE=str(tmp_path / "postgres_password"),
+    )
+    assert done.stdout.strip() == "from-the-secret", done.stderr

@@ -83,7 +83,7 @@ def test_password_reset_is_hidden_without_mail_and_works_with_it(client, setting
     assert user.check_password("a new long passphrase 42")
 
 
-def test_an_anonymous_large_body_is_refused_before_it_is_read(client, settings, publisher):
+def test_an_anonymous_large_body_is_refused_before_it_is_read(client, settings, publisher, product):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     big = {"username": "x", "password": "y", "file": SimpleUploadedFile("junk.bin", b"x" * 5000)}
     answer = client.post(reverse("login"), big)

@@ -24,6 +24,10 @@ from distribution.models import Release, SwarmSample
 from distribution.statistics import add_counts_of_releases, record_swarm_samples
 from tracker.swarm_store import MemorySwarmStore, RedisSwarmStore, SwarmStatistics, SwarmStore
 
+# A Redis that stops answering (frozen, or cut off by the network) must not hold a tracker's
+# loop: a call gives up after this long, and the client is told to announce again later.
+REDIS_TIMEOUT_SECONDS = 1.0
+
 
 def configured_swarm_store() -> SwarmStore:
     """The store the settings ask for: Redis with REDIS_URL, else this process's memory."""
@@ -32,7 +36,11 @@ def configured_swarm_store() -> SwarmStore:
     # Swarm ids are release ids of one database: the keys name it, so that two
     # instances sharing a Redis never mix their swarms.
     return RedisSwarmStore(
-        redis.Redis.from_url(settings.REDIS_URL),
+        redis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        ),
         peer_ttl=settings.FANOUT_PEER_TTL,
         prefix=f"fanout:tracker:{connection.settings_dict['NAME']}:",
     )
@@ -68,6 +76,26 @@ def write_statistics(taken: Sequence[SwarmStatistics]) -> int:
         add_counts_of_releases(counts, day=now.date())
         record_swarm_samples(samples)
     return len(samples)
+
+
+def merged_statistics(
+    earlier: Sequence[SwarmStatistics], later: Sequence[SwarmStatistics]
+) -> list[SwarmStatistics]:
+    """Statistics not written yet and those taken since, one per swarm: the counts add up, and the
+    swarm's size is the later one."""
+    merged = {statistics.swarm_id: statistics for statistics in earlier}
+    for statistics in later:
+        before = merged.get(statistics.swarm_id)
+        merged[statistics.swarm_id] = (
+            statistics
+            if before is None
+            else statistics._replace(
+                completed=before.completed + statistics.completed,
+                uploaded=before.uploaded + statistics.uploaded,
+                downloaded=before.downloaded + statistics.downloaded,
+            )
+        )
+    return list(merged.values())
 
 
 def flush_statistics(store: SwarmStore) -> int:

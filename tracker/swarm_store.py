@@ -90,13 +90,26 @@ class SwarmStatistics(NamedTuple):
     """What one swarm did since statistics were last taken, and its size now."""
 
     swarm_id: int
-    # Completed downloads, counted once per peer and download.
+    # Completed downloads (``counts_as_download``).
     completed: int
     # Bytes peers reported uploading and downloading (the growth of their totals).
     uploaded: int
     downloaded: int
     seeders: int
     leechers: int
+
+
+def counts_as_download(*, event: Event, left: int, was_leeching: bool, counted_before: bool) -> bool:
+    """Whether an announce is a completed download for the statistics and the scrape's ``downloaded``.
+
+    Only a ``completed`` announce that says the peer now has everything, from a
+    peer this swarm last saw leeching (``left > 0``), and never one already
+    counted in this swarm: a peer the tracker never saw downloading (a forged
+    announce, a seed) or a repeated announce counts nothing. Peers are told
+    apart as the store tells them apart (``Peer.endpoint``). The Redis store's
+    announce script applies the same rule (``_ANNOUNCE_LUA``, step 3).
+    """
+    return event == Event.COMPLETED and left == 0 and was_leeching and not counted_before
 
 
 class SwarmStore(ABC):
@@ -110,8 +123,8 @@ class SwarmStore(ABC):
         """Record the announce (``stopped`` removes the peer) and pick up to ``numwant`` others.
 
         A seed (``left == 0``) is given only leechers, a leecher seeds and
-        leechers in proportion to their numbers. ``completed`` counts a
-        download once per peer that was not already a seed. ``uploaded`` and
+        leechers in proportion to their numbers. A download is counted as
+        ``counts_as_download`` says. ``uploaded`` and
         ``downloaded`` are the peer's reported totals: their growth since its
         previous announce (all of it for a peer not known) goes to the statistics.
         """
@@ -183,6 +196,7 @@ class _Swarm:
         "new_uploaded",
         "new_downloaded",
         "admitted",
+        "counted_downloads",
     )
 
     def __init__(self) -> None:
@@ -206,6 +220,9 @@ class _Swarm:
         # A private swarm's admission records: endpoint → SwarmAnnounce.admitted_with of each of
         # its entries. None until the first, so that a public swarm's peers pay nothing for them.
         self.admitted: dict[bytes, bytes] | None = None
+        # The endpoints whose download was counted, kept while the swarm lives (a peer that stops
+        # and leeches again is not a second download); None until the first.
+        self.counted_downloads: set[bytes] | None = None
 
     def add(self, entry: _Entry) -> None:
         # Insert at a random place (one step of an inside-out shuffle): the
@@ -356,7 +373,15 @@ class MemorySwarmStore(SwarmStore):
                     swarm.admitted.pop(peer.endpoint, None)
             return swarm, None
         seeding = left == 0
-        if event == Event.COMPLETED and (entry is None or not entry.seeding):
+        if event == Event.COMPLETED and counts_as_download(
+            event=event,
+            left=left,
+            was_leeching=entry is not None and not entry.seeding,
+            counted_before=swarm.counted_downloads is not None and peer.endpoint in swarm.counted_downloads,
+        ):
+            if swarm.counted_downloads is None:
+                swarm.counted_downloads = set()
+            swarm.counted_downloads.add(peer.endpoint)
             swarm.downloaded += 1
             swarm.new_completed += 1
         expires = now + self.peer_ttl
@@ -410,6 +435,8 @@ class MemorySwarmStore(SwarmStore):
         for swarm_id, swarm in self._swarms.items():
             swarm.expire(now)
             if not (swarm.touched or swarm.entries):
+                # Idle since the last take: forgotten, as Redis forgets an idle swarm's keys.
+                swarm.counted_downloads = None
                 continue
             taken.append(
                 SwarmStatistics(
@@ -427,7 +454,7 @@ class MemorySwarmStore(SwarmStore):
         return taken
 
 
-# A swarm in Redis is six keys under "<prefix>{<swarm id>}:" (the scripts
+# A swarm in Redis is seven keys under "<prefix>{<swarm id>}:" (the scripts
 # name them from the prefix, as one call serves many swarms: one Redis, not a
 # cluster):
 #   peers    hash: endpoint -> struct ">BIddd" (group, slot, expires, uploaded,
@@ -445,6 +472,8 @@ class MemorySwarmStore(SwarmStore):
 #            since is stale and skipped on expiry
 #   1..4     strings: the endpoints of each group, joined, in slot order
 #            (groups: 1 IPv4 seeders, 2 IPv4 leechers, 3 IPv6 seeders, 4 IPv6 leechers)
+#   counted  set: the endpoints whose completed download was counted
+#            (counts_as_download), written only on a counted completion
 # A peer list is a run of a group's string from a random start: one GETRANGE,
 # however many peers the swarm has, where a sorted set's ZRANDMEMBER costs
 # tens of µs past a hundred peers. The strings hold peers in arrival order,
@@ -605,7 +634,10 @@ local function announce(arguments)
     return {swarm_counts(m)}
   end
   local mine = (seeding == 1 and 1 or 2) + (size == 18 and 2 or 0)
-  if event == 1 and not (record and group % 2 == 1) then
+  -- counts_as_download: completed, now a seed, last seen leeching, never counted before.
+  if event == 1 and seeding == 1 and record and group % 2 == 0
+    and redis.call("SADD", k.base .. "counted", endpoint) == 1 then
+    redis.call("EXPIRE", k.base .. "counted", lifetime)
     redis.call("HINCRBY", k.peers, "completed", 1)
     redis.call("HINCRBY", k.peers, "downloaded", 1)
   end
@@ -636,8 +668,8 @@ local function announce(arguments)
     "meta", packed_meta(m),
     endpoint, struct.pack(">BIddd", mine, slot, expires, uploaded, downloaded) .. peer_id .. admitted_with)
   if renew then
-    for _, key in ipairs({k.peers, k.order, k.base .. "1", k.base .. "2", k.base .. "3", k.base .. "4"}) do
-      redis.call("EXPIRE", key, lifetime)
+    for _, name in ipairs({"peers", "order", "counted", "1", "2", "3", "4"}) do
+      redis.call("EXPIRE", k.base .. name, lifetime)
     end
   end
 
@@ -784,7 +816,7 @@ def _reply_reader() -> hiredis.Reader:
 class RedisSwarmStore(SwarmStore):
     """Swarms in Redis, shared by every tracker process; one round trip per batch of announces.
 
-    Each swarm is six keys under ``prefix`` (``_SWARM_LUA`` tells which).
+    Each swarm is seven keys under ``prefix`` (``_SWARM_LUA`` tells which).
     """
 
     # Log an outage at most this often, not once per announce.

@@ -47,7 +47,13 @@ def publish(
     done = resumed = 0
     try:
         for file in files:
-            if stored.get(file.path, {}).get("complete"):
+            on_server = stored.get(file.path, {})
+            if on_server.get("complete") and on_server.get("fingerprint") not in ("", None, file.fingerprint):
+                raise FanoutError(
+                    f"{file.path} changed since it was sent to release {release_id}: delete that "
+                    f"release (DELETE /api/releases/{release_id}/) and publish again."
+                )
+            if on_server.get("complete"):
                 done += file.size
                 resumed += file.size
                 progress.update(done)
@@ -60,6 +66,7 @@ def publish(
                     "release": str(release_id),
                     "relativePath": file.path,
                     "filename": file.source.name,
+                    "fingerprint": file.fingerprint,
                 },
                 url=urls.get(file),
                 on_created=lambda url, file=file: urls.put(file, url),

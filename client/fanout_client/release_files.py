@@ -17,7 +17,12 @@ class LocalFile:
     path: str  # inside the release, "/"-separated
     size: int
     source: Path
-    modified_ns: int  # with the size, tells a rerun whether the upload it finds is of these bytes
+    modified_ns: int
+
+    @property
+    def fingerprint(self) -> str:
+        """Tells a rerun, and the server, whether an upload made before is of these bytes."""
+        return f"{self.size}:{self.modified_ns}"
 
 
 def files_from_paths(paths: Iterable[Path | str]) -> list[LocalFile]:

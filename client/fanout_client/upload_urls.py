@@ -1,10 +1,10 @@
 """Where each file's tus upload lives on the server, kept between runs of `fanout publish`.
 
-The server replaces a file's unfinished upload when asked to create it again,
-so a rerun resumes by asking the upload it made before for its offset (HEAD),
-as the publish page does with the URLs tus-js-client keeps in the browser.
-The key holds the file's size and modification time: a file changed since
-starts a new upload.
+A rerun resumes by asking the upload it made before for its offset (HEAD), as
+the publish page does with the URLs tus-js-client keeps in the browser. The
+key holds the file's fingerprint (size and modification time): a file changed
+since is created again, with its new fingerprint, and the server then starts
+that upload over (without a stored URL too, e.g. on a fresh CI runner).
 """
 
 import fcntl
@@ -28,7 +28,7 @@ class UploadUrls:
         self.prefix = f"{server} {release_id} "
 
     def key(self, file: LocalFile) -> str:
-        return f"{self.prefix}{file.path} {file.size} {file.modified_ns}"
+        return f"{self.prefix}{file.path} {file.fingerprint}"
 
     def get(self, file: LocalFile) -> str | None:
         with self._entries() as entries:

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from distribution import access
-from distribution.api_tokens import issue_api_token
+from distribution.api_tokens import issue_api_token, revoke_api_token
 from distribution.forms import ApiTokenForm
 from distribution.models import Passkey
 
@@ -19,7 +19,7 @@ from distribution.models import Passkey
 def passkey_page(request: HttpRequest) -> HttpResponse:
     """The user's passkey and announce URL; POST regenerates it."""
     if request.method == "POST":
-        access.regenerate_passkey(request.user)
+        access.regenerate_passkey(request.user, request=request)
         messages.success(
             request, "Your passkey was regenerated: download private releases' .torrent files again."
         )
@@ -41,7 +41,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
     new_token = None
     if request.method == "POST" and form.is_valid():
         _, new_token = issue_api_token(
-            request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"]
+            request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"], request=request
         )
         form = ApiTokenForm()
     return render(
@@ -55,6 +55,6 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(request.user.api_tokens, pk=token_id)
-    if token.revoke():
+    if revoke_api_token(token, request=request):
         messages.success(request, f"The token {token.name} ({token.prefix}…) is revoked: it no longer works.")
     return redirect("account-tokens")

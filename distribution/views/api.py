@@ -22,8 +22,15 @@ from rest_framework.viewsets import GenericViewSet
 
 from bittorrent.torrents import TorrentFile
 from distribution import selectors, services
+from distribution.access import may_publish
 from distribution.models import Product, Release, ReleaseFile
-from distribution.statistics import DAY_ROW_COUNTERS, date_range, release_statistics
+from distribution.statistics import (
+    DAY_ROW_COUNTERS,
+    DAY_ROW_FIGURES,
+    date_range,
+    first_day_of,
+    release_statistics,
+)
 from distribution.views.publishing import MAX_DECLARED_FILES, managed_release, release_state
 
 
@@ -149,6 +156,9 @@ class UploadStateSerializer(serializers.Serializer):
     size = serializers.IntegerField()
     offset = serializers.IntegerField(help_text="Bytes the server has; a tus upload resumes from here.")
     complete = serializers.BooleanField()
+    fingerprint = serializers.CharField(
+        help_text="The `fingerprint` the file's upload was created with (tus metadata), if any."
+    )
 
 
 class ReleaseUploadsSerializer(serializers.Serializer):
@@ -156,7 +166,8 @@ class ReleaseUploadsSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Release.Status.choices)
     release_url = serializers.CharField(help_text="The release's page.")
     upload_url = serializers.CharField(
-        help_text="The tus 1.0 endpoint: metadata `release` and `relativePath`."
+        help_text="The tus 1.0 endpoint: metadata `release` and `relativePath`, and `fingerprint` "
+        "(optional: a creation with another one than the unfinished upload's starts it over)."
     )
     complete_url = serializers.CharField(help_text="POST here once every file is sent: the build starts.")
     files = serializers.DictField(child=UploadStateSerializer(), help_text="By path.")
@@ -169,9 +180,14 @@ class StatisticsDaySerializer(serializers.Serializer):
     magnet_fetches = serializers.IntegerField()
     http_requests = serializers.IntegerField()
     http_bytes = serializers.IntegerField()
+    web_seed_bytes = serializers.IntegerField(help_text="Of http_bytes, those web seeds took.")
     origin_bytes = serializers.IntegerField()
     reported_downloaded_bytes = serializers.IntegerField()
+    direct_bytes = serializers.IntegerField(help_text="Of http_bytes, the direct downloads'.")
     origin_sent_bytes = serializers.IntegerField()
+    delivered_bytes = serializers.IntegerField()
+    http_downloads = serializers.FloatField(help_text="Direct downloads as whole-release equivalents.")
+    downloads = serializers.FloatField(help_text="completed + http_downloads.")
     offload_ratio = serializers.FloatField(allow_null=True)
 
 
@@ -309,7 +325,7 @@ class ReleaseViewSet(
         return Response(ReleaseDetailSerializer(release, context=self.get_serializer_context()).data, status)
 
     def create(self, request, *args, **kwargs):
-        if not services.is_publisher(request.user):
+        if not may_publish(request.user):
             raise exceptions.PermissionDenied("Only publishers can publish.")
         declared = ReleaseCreateSerializer(data=request.data)
         declared.is_valid(raise_exception=True)
@@ -330,6 +346,7 @@ class ReleaseViewSet(
                 torrent_format=data.get("torrent_format"),
                 files=[TorrentFile(path=f["path"], size=f["size"]) for f in data["files"]],
                 created_by=request.user,
+                request=request._request,
             )
         except services.ReleaseRejected as exc:
             raise Rejected(str(exc)) from None
@@ -359,7 +376,7 @@ class ReleaseViewSet(
         """Delete a draft, uploading or failed release and its files; a published or retired one stays."""
         release = self._managed(kwargs["pk"])
         try:
-            services.delete_release(release=release)
+            services.delete_release(release=release, request=request._request)
         except services.ReleaseRejected as exc:
             raise Conflict(str(exc)) from None
         return Response(status=204)
@@ -367,7 +384,7 @@ class ReleaseViewSet(
     def _transition(self, pk, service, status: int = 200) -> Response:
         release = self._managed(pk)
         try:
-            service(release=release)
+            service(release=release, request=self.request._request)
         except services.ReleaseRejected as exc:
             raise Conflict(str(exc)) from None
         return self._detail(release, status)
@@ -402,13 +419,14 @@ class ReleaseViewSet(
     def stats(self, request, pk=None) -> Response:
         """Per-day statistics of the release, for its product's publishers and staff."""
         release = self._managed(pk)
-        start, end = date_range(request.query_params.get("from"), request.query_params.get("to"))
+        start, end = date_range(
+            request.query_params.get("from"), request.query_params.get("to"), first_day=first_day_of(release)
+        )
         statistics = release_statistics(release, start, end)
         days = [
             {
                 "day": row.day,
-                **{name: getattr(row, name) for name in DAY_ROW_COUNTERS},
-                "origin_sent_bytes": row.origin_sent_bytes,
+                **{name: getattr(row, name) for name in (*DAY_ROW_COUNTERS, *DAY_ROW_FIGURES)},
                 "offload_ratio": row.offload_ratio,
             }
             for row in statistics.days

@@ -16,12 +16,18 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
 
 from bittorrent.metainfo import pieces_roots
-from distribution import selectors, services
-from distribution.access import magnet_with_passkey, passkey_holder, torrent_with_passkey
+from distribution import audit, selectors, services
+from distribution.access import (
+    magnet_with_passkey,
+    may_create_products,
+    may_publish,
+    passkey_holder,
+    torrent_with_passkey,
+)
 from distribution.byte_ranges import file_response
 from distribution.forms import ReleaseDetailsForm, ReleaseForm
 from distribution.models import Release, ReleaseFile
-from distribution.statistics import add_release_counts
+from distribution.statistics import add_release_counts, count_file_sent
 from distribution.views import publishing
 from distribution.web_seed_policy import release_web_seed_pace
 
@@ -83,7 +89,7 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
 def _release_page(
     request: HttpRequest, release: Release, details_form: ReleaseDetailsForm | None = None, status: int = 200
 ) -> HttpResponse:
-    can_manage = request.user.is_authenticated and release.product.can_publish(request.user)
+    can_manage = release.can_be_managed_by(request.user)
     torrent = getattr(release, "torrent", None)
     magnet_uri = torrent.magnet_uri if torrent else ""
     if torrent and not release.is_public:
@@ -140,6 +146,7 @@ def release_torrent(request: HttpRequest, release_id: int) -> HttpResponse:
     if not release.is_public and request.user.is_authenticated:
         # The tracker answers private releases only through the user's passkey URL.
         metainfo = torrent_with_passkey(metainfo, request.user, release=release)
+        audit.record("release.torrent_downloaded", request=request, target=release)
     response = HttpResponse(metainfo, content_type="application/x-bittorrent")
     _personal_unless_public(response, release)
     add_release_counts(release_id=release.pk, counts={"torrent_fetches": 1})
@@ -158,6 +165,7 @@ def release_magnet(request: HttpRequest, release_id: int) -> HttpResponse:
     magnet_uri = release.torrent.magnet_uri
     if not release.is_public and request.user.is_authenticated:
         magnet_uri = magnet_with_passkey(magnet_uri, request.user, release=release)
+        audit.record("release.magnet_downloaded", request=request, target=release)
     # HttpResponseRedirect refuses schemes other than http(s) and ftp.
     response = HttpResponse(status=302)
     response["Location"] = magnet_uri
@@ -175,7 +183,11 @@ def release_file(request: HttpRequest, release_id: int, path: str) -> HttpRespon
     """A file of the release for a browser or a script, read with the session if any: the release
     page's direct downloads, at full rate. Its path is the web seed's, as torrents before the
     ``seed/`` route named this one."""
-    return _send_release_file(request, _published_file(request, release_id, path), paced=False)
+    release_file = _published_file(request, release_id, path)
+    release = release_file.release
+    if not release.is_public:
+        audit.record_once_a_day("release.file_downloaded", request=request, target=release)
+    return _send_release_file(request, release_file, paced=False)
 
 
 def release_webseed(request: HttpRequest, release_id: int, path: str = "") -> HttpResponse:
@@ -221,6 +233,8 @@ def release_personal_webseed(
         # Plain and the same for every refusal: the site's 404 page would echo the path, passkey and all.
         response = HttpResponseNotFound("No such file.\n", content_type="text/plain; charset=utf-8")
     else:
+        if not release.is_public:
+            audit.record_once_a_day("release.web_seed_used", actor=holder, request=request, target=release)
         response = _send_release_file(request, release_file, paced=True)
     patch_cache_control(response, private=True, no_store=True)
     return response
@@ -246,15 +260,13 @@ def _send_release_file(request: HttpRequest, release_file: ReleaseFile, *, paced
         request,
         release_file.disk_path,
         download_name=Path(release_file.path).name,
-        on_sent=lambda sent: add_release_counts(
-            release_id=release_id, counts={"http_requests": 1, "http_bytes": sent}
-        ),
+        on_sent=lambda sent: count_file_sent(release_id=release_id, sent=sent, web_seed=paced),
         pace=(lambda: release_web_seed_pace(release_id)) if paced else None,
     )
 
 
 def _require_publisher(request: HttpRequest) -> None:
-    if not services.is_publisher(request.user):
+    if not may_publish(request.user):
         raise PermissionDenied("Only publishers can do this.")
 
 
@@ -264,7 +276,10 @@ def publisher_releases(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "distribution/publisher_releases.html",
-        {"releases": selectors.publisher_releases(request.user)},
+        {
+            "releases": selectors.publisher_releases(request.user),
+            "maintained": selectors.maintained_products(request.user),
+        },
     )
 
 
@@ -272,7 +287,12 @@ def publisher_releases(request: HttpRequest) -> HttpResponse:
 def release_create(request: HttpRequest) -> HttpResponse:
     _require_publisher(request)
     products = selectors.publishable_products(request.user)
-    form = ReleaseForm(request.POST or None, request.FILES or None, products=products)
+    form = ReleaseForm(
+        request.POST or None,
+        request.FILES or None,
+        products=products,
+        may_create_products=may_create_products(request.user),
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -289,6 +309,7 @@ def release_create(request: HttpRequest) -> HttpResponse:
                 torrent_format=data["torrent_format"],
                 files=[_incoming(upload) for upload in data["files"]],
                 created_by=request.user,
+                request=request,
             )
         except services.ReleaseRejected as exc:
             form.add_error(None, str(exc))
@@ -346,7 +367,7 @@ def _act(
     """
     release = publishing.managed_release(request, release_id)
     try:
-        service(release=release)
+        service(release=release, request=request)
     except services.ReleaseRejected as exc:
         messages.error(request, str(exc))
         return redirect(release)

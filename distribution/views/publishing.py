@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from bittorrent.torrents import TorrentFile
 from distribution import selectors, services
+from distribution.access import may_create_products, may_publish
 from distribution.forms import ReleaseForm
 from distribution.models import Release, Upload
 
@@ -42,16 +43,16 @@ def _declared_files(raw: str) -> list[TorrentFile]:
 
 
 def managed_release(request: HttpRequest, release_id: int) -> Release:
-    """The release, for its product's publishers and staff.
+    """The release, for those who manage it (``Release.can_be_managed_by``).
 
     Whoever may not even see it is told it does not exist, as its page tells
     them: a 403 would say that a private release is there.
     """
     release = get_object_or_404(Release.objects.select_related("product"), pk=release_id)
-    if not release.product.can_publish(request.user):
+    if not release.can_be_managed_by(request.user):
         if not selectors.can_view_release(request.user, release):
             raise Http404("No such release.")
-        raise PermissionDenied("You do not publish this product.")
+        raise PermissionDenied("Its product's maintainers and the publisher who made it manage this release.")
     return release
 
 
@@ -68,6 +69,7 @@ def release_state(release: Release) -> dict:
                 "size": f.size,
                 "offset": uploads[f.pk].offset if f.pk in uploads else 0,
                 "complete": f.pk in uploads and uploads[f.pk].is_complete,
+                "fingerprint": uploads[f.pk].fingerprint if f.pk in uploads else "",
             }
             for f in release.files.all()
         },
@@ -77,9 +79,13 @@ def release_state(release: Release) -> dict:
 @require_POST
 @login_required
 def release_start(request: HttpRequest) -> JsonResponse:
-    if not services.is_publisher(request.user):
+    if not may_publish(request.user):
         return _error("Only publishers can do this.", 403)
-    form = ReleaseForm(request.POST, products=selectors.publishable_products(request.user))
+    form = ReleaseForm(
+        request.POST,
+        products=selectors.publishable_products(request.user),
+        may_create_products=may_create_products(request.user),
+    )
     if not form.is_valid():
         messages = [str(m) for errors in form.errors.values() for m in errors]
         return _error(" ".join(messages))
@@ -99,6 +105,7 @@ def release_start(request: HttpRequest) -> JsonResponse:
             torrent_format=data["torrent_format"],
             files=files,
             created_by=request.user,
+            request=request,
         )
     except services.ReleaseRejected as exc:
         return _error(str(exc))
@@ -110,7 +117,7 @@ def release_start(request: HttpRequest) -> JsonResponse:
 def release_uploaded(request: HttpRequest, release_id: int) -> JsonResponse:
     release = managed_release(request, release_id)
     try:
-        services.finish_uploading(release=release)
+        services.finish_uploading(release=release, request=request)
     except services.ReleaseRejected as exc:
         return _error(str(exc), 409)
     release.refresh_from_db()

@@ -22,7 +22,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from distribution import services, uploads
+from distribution import uploads
+from distribution.access import may_publish
 from distribution.api_tokens import bearer_token
 
 TUS_VERSION = "1.0.0"
@@ -56,7 +57,7 @@ def _check_request(request: HttpRequest) -> HttpResponse | None:
         return _options()
     if not request.user.is_authenticated and bearer_token(request):
         return _answer(401, "The API token is unknown or revoked.", WWW_Authenticate='Bearer realm="fanout"')
-    if not request.user.is_authenticated or not services.is_publisher(request.user):
+    if not may_publish(request.user):
         return _answer(403, "Log in as a publisher to upload.")
     if request.headers.get("Tus-Resumable") != TUS_VERSION:
         return _answer(412, f"This server speaks tus {TUS_VERSION}.", Tus_Version=TUS_VERSION)
@@ -97,7 +98,13 @@ def create(request: HttpRequest) -> HttpResponse:
         return _answer(400, str(exc) if "Upload-Metadata" in str(exc) else "Upload-Metadata needs a release.")
     path = metadata.get("relativePath") or metadata.get("path") or metadata.get("filename") or ""
     try:
-        upload = uploads.create_upload(release_id=release_id, path=path, length=length, user=request.user)
+        upload = uploads.create_upload(
+            release_id=release_id,
+            path=path,
+            length=length,
+            user=request.user,
+            fingerprint=metadata.get("fingerprint", "")[:100],
+        )
     except uploads.UploadError as exc:
         return _refuse(exc)
     return _answer(

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 
-from distribution import services
+from distribution import access, services
 from distribution.models import Release
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -38,7 +38,7 @@ def browser(monkeypatch):
 @pytest.fixture(autouse=True)
 def publishers_group(db):
     """Transactional tests empty the database, the publishers group from the migrations too."""
-    Group.objects.get_or_create(name=services.PUBLISHERS_GROUP)
+    Group.objects.get_or_create(name=access.PUBLISHERS_GROUP)
 
 
 @pytest.fixture

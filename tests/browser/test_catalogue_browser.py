@@ -105,6 +105,9 @@ def test_search_open_and_download_a_torrent(page, live_server):
 
 def test_the_statistics_page_draws_its_charts(page, live_server, admin_user):
     release = make_release(version="5.0")
+    # Created 29 days ago: the page starts on that day.
+    release.created_at = timezone.now() - datetime.timedelta(days=29)
+    release.save(update_fields=["created_at"])
     today = timezone.now().date()
     for days_ago in range(30):
         add_release_counts(

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from distribution import services
+from distribution import access, services
 from distribution.models import Release, ReleaseFile, SwarmSample
 from distribution.statistics import add_release_counts
 from seeder.models import SeederNode
@@ -56,7 +56,7 @@ def screenshot_name(page_name: str, viewport: str) -> str:
 @pytest.fixture
 def world(admin_user, tmp_path):
     """A published release with every name at its longest, a failed one, a 10,000-file one, a seeder node."""
-    admin_user.groups.add(Group.objects.get(name=services.PUBLISHERS_GROUP))
+    admin_user.groups.add(Group.objects.get(name=access.PUBLISHERS_GROUP))
     Group.objects.create(name="g" * 150)
     product = services.product_named(PRODUCT)
     release = services.create_release(

@@ -29,7 +29,7 @@ USERS_AND_TOKENS = """
 import json
 from django.contrib.auth.models import Group, User
 from distribution.api_tokens import issue_api_token
-from distribution.services import PUBLISHERS_GROUP
+from distribution.access import PUBLISHERS_GROUP
 
 qa = Group.objects.create(name="qa")
 publisher = User.objects.create_user("pia")
@@ -68,6 +68,8 @@ def instance(tmp_path_factory):
         # A client killed midway stays a leecher at the tracker; the seeder would then share its
         # upload limit with that swarm and slow the next tests' releases down.
         FANOUT_SEEDER_DEMAND_INTERVAL="3600",
+        # The publisher's pipeline names new products as it goes.
+        FANOUT_PRODUCT_CREATORS="publishers",
     )
     started: list[RunningProcess] = []
 

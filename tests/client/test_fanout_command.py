@@ -1,6 +1,7 @@
 """The fanout command against `make run`'s processes: publish from CI, get on a fleet, through
 real uploads (tus), the real tracker and seeder, and libtorrent in the command."""
 
+import base64
 import hashlib
 import json
 import os
@@ -227,18 +228,10 @@ def test_publish_resumes_after_a_dropped_connection_and_after_a_rerun(instance, 
         assert [f["sha256"] for f in release["files"]] == [hashlib.sha256(first).hexdigest()]
         assert proxy.forwarded < 2 * size, "the retry started over"
 
-        proxy.stall_after = 3 * 1024 * 1024
-        hung = subprocess.Popen(
-            [FANOUT, "publish", "second.bin", "--product", "resumable", "--version", "2"],
-            cwd=tmp_path, env=through_proxy, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        publish_killed_midway(
+            proxy, ["second.bin", "--product", "resumable", "--version", "2"], tmp_path, through_proxy,
+            instance.tokens["publisher"],
         )  # fmt: skip
-        assert proxy.stalled.wait(60)
-        hung.kill()
-        hung.wait(30)
-        # The server keeps what arrived once the connection closes.
-        assert proxy.upstream_closed_after_stall.wait(30)
-        wait_for_stored_bytes(tmp_path / "home", instance.tokens["publisher"])
-        proxy.stall_after = None
         rerun = subprocess.run(
             [FANOUT, "publish", "second.bin", "--product", "resumable", "--version", "2", "--json", "--wait"],
             cwd=tmp_path, env=through_proxy, capture_output=True, text=True, timeout=120,
@@ -253,6 +246,80 @@ def test_publish_resumes_after_a_dropped_connection_and_after_a_rerun(instance, 
     assert "second.bin: resuming at byte" in rerun.stderr
     assert release["status"] == "published" and release["seeded"] is True
     assert [f["sha256"] for f in release["files"]] == [hashlib.sha256(second).hexdigest()]
+
+
+def test_a_rerun_after_the_file_changed_sends_the_new_bytes_whole(instance, fanout, tmp_path):
+    proxy = CuttingProxy(int(instance.url.rsplit(":", 1)[1]))
+    through_proxy = {**command_env(instance, instance.tokens["publisher"], tmp_path),
+                     "FANOUT_URL": f"http://localhost:{proxy.port}"}  # fmt: skip
+    size = 5 * 1024 * 1024
+    write(tmp_path / "build.bin", os.urandom(size))
+    arguments = ["build.bin", "--product", "changing", "--version", "1"]
+    try:
+        publish_killed_midway(proxy, arguments, tmp_path, through_proxy, instance.tokens["publisher"])
+    finally:
+        proxy.close()
+    # Rebuilt meanwhile: the same name and size, other bytes.
+    rebuilt = write(tmp_path / "build.bin", os.urandom(size))
+    rerun = fanout("publish", *arguments, "--json", token=instance.tokens["publisher"])
+
+    assert rerun.returncode == 0, rerun.stderr
+    release = json.loads(rerun.stdout)
+    assert release["upload"] == {"sent_bytes": size, "resumed_bytes": 0}
+    assert [f["sha256"] for f in release["files"]] == [hashlib.sha256(rebuilt).hexdigest()]
+
+
+def test_a_file_sent_whole_then_changed_is_refused_not_published_stale(instance, fanout, tmp_path):
+    data = write(tmp_path / "tool.bin", os.urandom(300_000))
+    auth = {"Authorization": f"Bearer {instance.tokens['publisher']}"}
+    # An earlier run sent the whole file, and died before it finished the release.
+    declared = requests.post(
+        f"{instance.url}/api/releases/",
+        json={"product": "stale", "version": "1", "files": [{"path": "tool.bin", "size": len(data)}]},
+        headers=auth,
+        timeout=30,
+    ).json()
+    tus = {**auth, "Tus-Resumable": "1.0.0"}
+    created = requests.post(
+        instance.url + declared["upload_url"],
+        headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": ",".join(
+            f"{key} {base64.b64encode(value.encode()).decode()}"
+            for key, value in {"release": str(declared["release_id"]), "relativePath": "tool.bin",
+                               "fingerprint": f"{len(data)}:1"}.items()
+        )},
+        timeout=30,
+    )  # fmt: skip
+    sent = requests.patch(
+        created.headers["Location"],
+        data=data,
+        headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        timeout=30,
+    )
+    assert sent.status_code == 204
+
+    rerun = fanout(
+        "publish", "tool.bin", "--product", "stale", "--version", "1", token=instance.tokens["publisher"]
+    )
+
+    assert rerun.returncode == 1
+    assert f"tool.bin changed since it was sent to release {declared['release_id']}" in rerun.stderr
+
+
+def publish_killed_midway(
+    proxy: CuttingProxy, arguments: list[str], cwd: Path, env: dict[str, str], token: str
+) -> None:
+    """`fanout publish` stalled after 3 MiB and killed, once the server holds some of its upload."""
+    proxy.stall_after = 3 * 1024 * 1024
+    hung = subprocess.Popen(
+        [FANOUT, "publish", *arguments], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proxy.stalled.wait(60)
+    hung.kill()
+    hung.wait(30)
+    # The server keeps what arrived once the connection closes.
+    assert proxy.upstream_closed_after_stall.wait(30)
+    wait_for_stored_bytes(cwd / "home", token)
+    proxy.stall_after = None
 
 
 def wait_for_line(process: subprocess.Popen, pattern: str, timeout: float = 60) -> None:

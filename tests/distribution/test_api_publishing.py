@@ -2,6 +2,7 @@
 notes and tags, statistics; DRF's error shape; who may do what."""
 
 import base64
+import datetime
 import hashlib
 
 import pytest
@@ -74,7 +75,7 @@ def test_a_publish_token_publishes_a_release_from_declaration_to_build(
     state = declared.json()
     release_id = state["release_id"]
     assert state["files"] == {
-        path: {"size": len(d), "offset": 0, "complete": False} for path, d in FILES.items()
+        path: {"size": len(d), "offset": 0, "complete": False, "fingerprint": ""} for path, d in FILES.items()
     }
     assert state["release_url"].endswith(f"/releases/{release_id}/")
     assert state["complete_url"] == reverse("api-release-finish", args=[release_id])
@@ -115,7 +116,13 @@ def test_a_publisher_follows_a_draft_that_no_one_else_sees(client, token, outsid
 
 
 def test_notes_tags_retire_and_retry_through_the_api(client, token, publisher, product):
-    release = Release.objects.create(product=product, version="1.0", status="published", torrent_format="v1")
+    release = Release.objects.create(
+        product=product,
+        version="1.0",
+        status="published",
+        torrent_format="v1",
+        created_at=datetime.datetime(2026, 1, 1, 9, tzinfo=datetime.UTC),
+    )
     path = reverse("api-release-detail", args=[release.pk])
     changed = client.patch(
         path, {"notes": "Now with *notes*.", "tags": ["lts", "LTS", "x86"]}, content_type="application/json",
@@ -160,7 +167,8 @@ def test_a_private_release_names_its_audience_by_group(client, token):
     }
 
 
-def test_who_may_publish_what(client, token, product, outsider, other_publisher):
+def test_who_may_publish_what(client, token, product, outsider, other_publisher, settings):
+    settings.FANOUT_PRODUCT_CREATORS = "publishers"
     _, read_only = issue_api_token(UserFactory(is_staff=True), name="ro", scope=ApiToken.Scope.READ)
     assert declare(client, read_only).status_code == 403
     _, not_a_publisher = issue_api_token(outsider, name="x", scope=ApiToken.Scope.PUBLISH)

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from bittorrent import bencode
-from distribution.models import Passkey, Release
+from distribution.models import Passkey, ProductRole, Release
 from distribution.selectors import can_view_release, visible_releases
 from tests.distribution.catalogue_data import make_release
 from tests.factories import GroupFactory, ProductFactory, UserFactory
@@ -27,7 +27,8 @@ pytestmark = pytest.mark.django_db
 
 # Who may see each release of product P, written by hand rather than derived from the rule.
 # Audience: - none, A group A, AB groups A and B. The inactive user is a member of A and a
-# publisher of P, and still sees only what anonymous visitors see.
+# publisher of P, and still sees only what anonymous visitors see. P's maintainer sees what its
+# publishers see.
 #                  published         retired           processing
 #                  public  private   public  private   public  private
 #                  - A AB  - A AB    - A AB  - A AB    - A AB  - A AB
@@ -39,6 +40,7 @@ WHO_SEES = {
     "member_b":   "Y Y Y   Y . Y     Y Y Y   Y . Y     . . .   . . .",
     "other_pub":  "Y Y Y   Y . .     Y Y Y   Y . .     . . .   . . .",
     "this_pub":   "Y Y Y   Y Y Y     Y Y Y   Y Y Y     Y Y Y   Y Y Y",
+    "this_maint": "Y Y Y   Y Y Y     Y Y Y   Y Y Y     Y Y Y   Y Y Y",
     "staff":      "Y Y Y   Y Y Y     Y Y Y   Y Y Y     Y Y Y   Y Y Y",
 }  # fmt: skip
 GRID = [
@@ -67,12 +69,14 @@ def grid_users() -> dict:
         "member_b": UserFactory(username="member-b"),
         "other_pub": UserFactory(username="other-pub"),
         "this_pub": UserFactory(username="this-pub"),
+        "this_maint": UserFactory(username="this-maint"),
         "staff": UserFactory(username="staff", is_staff=True),
     }
     users["inactive"].groups.add(group_a)
     users["member_a"].groups.add(group_a)
     users["member_b"].groups.add(group_b)
     this_product.publishers.add(users["this_pub"], users["inactive"])
+    this_product.publishers.add(users["this_maint"], through_defaults={"role": ProductRole.Role.MAINTAINER})
     other_product.publishers.add(users["other_pub"])
     return {"users": users, "groups": {"A": group_a, "B": group_b}, "product": this_product}
 

@@ -136,6 +136,7 @@ def test_it_hides_private_releases_magnet_from_anonymous_users(client, outsider)
 def test_it_links_the_statistics_for_the_products_publishers_only(client, publisher, outsider):
     release = make_release()
     release.product.publishers.add(publisher)
+    Release.objects.filter(pk=release.pk).update(created_by=publisher)
     stats_url = reverse("release-stats", args=[release.pk])
 
     client.force_login(outsider)

@@ -11,6 +11,11 @@ pytestmark = pytest.mark.django_db
 SLUG_MAX = Product._meta.get_field("slug").max_length
 
 
+@pytest.fixture(autouse=True)
+def publishers_make_products(settings):
+    settings.FANOUT_PRODUCT_CREATORS = "publishers"
+
+
 def publish_to(name: str, user, version: str = "1") -> Product:
     product = services.publishable_product(product=None, new_name=name, user=user)
     return services.start_release(

@@ -311,7 +311,8 @@ def test_the_admin_deletes_drafts_and_failed_releases_through_the_service(
 # No product left by a refused release -------------------------------------------------------
 
 
-def test_a_new_product_is_made_with_its_first_release_only(publisher):
+def test_a_new_product_is_made_with_its_first_release_only(publisher, settings):
+    settings.FANOUT_PRODUCT_CREATORS = "publishers"
     product = services.publishable_product(product=None, new_name="Brand New", user=publisher)
     assert product.pk is None and not Product.objects.exists()
 
@@ -322,7 +323,8 @@ def test_a_new_product_is_made_with_its_first_release_only(publisher):
     assert Product.objects.get() == release.product and release.product.can_publish(publisher)
 
 
-def test_a_refused_declaration_on_the_publish_page_leaves_no_product(client, publisher):
+def test_a_refused_declaration_on_the_publish_page_leaves_no_product(client, publisher, settings):
+    settings.FANOUT_PRODUCT_CREATORS = "publishers"
     client.force_login(publisher)
     response = client.post(
         "/publish/start",
@@ -339,7 +341,8 @@ def test_a_refused_declaration_on_the_publish_page_leaves_no_product(client, pub
     assert not Product.objects.exists()
 
 
-def test_a_refused_upload_on_the_plain_form_leaves_no_product(client, publisher):
+def test_a_refused_upload_on_the_plain_form_leaves_no_product(client, publisher, settings):
+    settings.FANOUT_PRODUCT_CREATORS = "publishers"
     client.force_login(publisher)
     response = client.post(
         reverse("release-create"),
@@ -356,7 +359,8 @@ def test_a_refused_upload_on_the_plain_form_leaves_no_product(client, publisher)
     assert not Product.objects.exists()
 
 
-def test_a_refused_declaration_through_the_api_leaves_no_product(client, publisher):
+def test_a_refused_declaration_through_the_api_leaves_no_product(client, publisher, settings):
+    settings.FANOUT_PRODUCT_CREATORS = "publishers"
     body = {"product": "Ghost", "version": "not a version!", "files": [{"path": "a", "size": 1}]}
 
     response = client.post(

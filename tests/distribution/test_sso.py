@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from distribution.access import PUBLISHERS_GROUP
 from distribution.models import SsoIdentity
-from distribution.services import PUBLISHERS_GROUP
 from distribution.sso import SignInRefused, user_for_claims
 from tests.factories import GroupFactory, UserFactory
 

@@ -26,7 +26,7 @@ def publishers_group(db):
     """Transactional tests empty the database, the publishers group from the migrations too."""
     from django.contrib.auth.models import Group
 
-    from distribution.services import PUBLISHERS_GROUP
+    from distribution.access import PUBLISHERS_GROUP
 
     Group.objects.get_or_create(name=PUBLISHERS_GROUP)
 
@@ -58,11 +58,13 @@ def declare(client, files: dict[str, bytes], *, version="1.0", torrent_format="v
     return response
 
 
-def create(client, release_id: int, path: str, length: int):
+def create(client, release_id: int, path: str, length: int, **more_metadata: str):
     return client.post(
         "/uploads/",
         HTTP_UPLOAD_LENGTH=str(length),
-        HTTP_UPLOAD_METADATA=metadata(release=str(release_id), relativePath=path, filename=path),
+        HTTP_UPLOAD_METADATA=metadata(
+            release=str(release_id), relativePath=path, filename=path, **more_metadata
+        ),
         **TUS,
     )
 
@@ -220,23 +222,25 @@ def test_it_refuses_to_terminate_an_upload_once_the_build_started(logged_in, pub
     assert Release.objects.get().status == Release.Status.PROCESSING
 
 
-def test_it_does_not_replace_an_upload_while_a_request_writes_it(logged_in, publisher):
+def test_a_creation_asked_again_while_a_request_writes_gives_the_upload_back_untouched(logged_in, publisher):
     release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
     location = create(logged_in, release_id, "a.bin", 100)["Location"]
     patch(logged_in, location, 0, b"x" * 40)
     writing = uploads.get_upload(upload_id=urlsplit(location).path.rsplit("/", 1)[1], user=publisher)
 
     with uploads._writer_lock(writing):
-        refused = create(logged_in, release_id, "a.bin", 100)
+        again = create(logged_in, release_id, "a.bin", 100)
 
-    assert refused.status_code == 409 and "writing this upload now" in refused.content.decode()
-    assert head(logged_in, location)["Upload-Offset"] == "40"
+    assert again.status_code == 201
+    assert (again["Location"], again["Upload-Offset"]) == (location, "40")
+    assert ReleaseFile.objects.get().disk_path.read_bytes() == b"x" * 40
 
 
-def test_a_write_to_an_upload_replaced_meanwhile_is_refused_not_failed(logged_in, publisher):
+def test_a_write_to_an_upload_removed_meanwhile_is_refused_not_failed(logged_in, publisher):
     release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
     location = create(logged_in, release_id, "a.bin", 100)["Location"]
     read_before = uploads.get_upload(upload_id=urlsplit(location).path.rsplit("/", 1)[1], user=publisher)
+    assert logged_in.delete(urlsplit(location).path, **TUS).status_code == 204
     replacement = create(logged_in, release_id, "a.bin", 100)["Location"]
 
     with pytest.raises(uploads.UploadError, match="replaced or removed") as refused:
@@ -421,3 +425,88 @@ def test_it_refuses_to_build_before_every_file_is_uploaded(logged_in):
     assert response.status_code == 409
     assert "1 file(s) are not uploaded yet: b" in response.json()["error"]
     assert Release.objects.get().status == Release.Status.UPLOADING
+
+
+def test_it_resumes_an_unfinished_upload_created_again_and_keeps_its_bytes(logged_in):
+    data = os.urandom(200_000)
+    release_id = declare(logged_in, {"a.bin": data}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", len(data))["Location"]
+    patch(logged_in, location, 0, data[:70_000])
+    expires = Upload.objects.get().expires_at
+
+    # A rerun of `fanout publish` that lost the upload's URL declares the file again.
+    again = create(logged_in, release_id, "a.bin", len(data))
+
+    assert again.status_code == 201
+    assert (again["Location"], again["Upload-Offset"]) == (location, "70000")
+    assert Upload.objects.get().expires_at > expires
+    assert ReleaseFile.objects.get().disk_path.read_bytes() == data[:70_000]
+    assert patch(logged_in, again["Location"], 70_000, data[70_000:]).status_code == 204
+    assert ReleaseFile.objects.get().sha256 == hashlib.sha256(data).hexdigest()
+    finished = create(logged_in, release_id, "a.bin", len(data))
+    assert finished.status_code == 409 and "already uploaded" in finished.content.decode()
+    assert ReleaseFile.objects.get().disk_path.read_bytes() == data
+
+
+def test_a_creation_for_changed_content_starts_the_unfinished_upload_over(
+    logged_in, django_capture_on_commit_callbacks
+):
+    old, new = os.urandom(200_000), os.urandom(200_000)
+    release_id = declare(logged_in, {"a.bin": old}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", len(old), fingerprint="200000:1")["Location"]
+    patch(logged_in, location, 0, old[:70_000])
+    same = create(logged_in, release_id, "a.bin", len(old), fingerprint="200000:1")
+    assert (same["Location"], same["Upload-Offset"]) == (location, "70000")
+
+    # Rebuilt since: same path and size, other bytes; the client says so.
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = create(logged_in, release_id, "a.bin", len(new), fingerprint="200000:2")
+
+    assert changed.status_code == 201
+    assert changed["Location"] != location and changed["Upload-Offset"] == "0"
+    assert head(logged_in, location).status_code == 404
+    assert patch(logged_in, changed["Location"], 0, new).status_code == 204
+    assert ReleaseFile.objects.get().disk_path.read_bytes() == new
+    assert ReleaseFile.objects.get().sha256 == hashlib.sha256(new).hexdigest()
+    assert Upload.objects.get().fingerprint == "200000:2"
+
+
+def test_an_expired_upload_created_again_is_kept_by_the_cleanup(
+    logged_in, django_capture_on_commit_callbacks
+):
+    release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", 100)["Location"]
+    patch(logged_in, location, 0, b"x" * 40)
+    Upload.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert create(logged_in, release_id, "a.bin", 100)["Location"] == location
+    with django_capture_on_commit_callbacks(execute=True):
+        assert uploads.expire_uploads() == 0
+
+    assert head(logged_in, location)["Upload-Offset"] == "40"
+    assert ReleaseFile.objects.get().disk_path.read_bytes() == b"x" * 40
+
+
+def test_it_leaves_another_users_unfinished_upload_alone(logged_in, admin_user):
+    release_id = declare(logged_in, {"a.bin": b"x" * 100}).json()["release_id"]
+    location = create(logged_in, release_id, "a.bin", 100)["Location"]
+    patch(logged_in, location, 0, b"x" * 40)
+
+    with pytest.raises(uploads.UploadError, match="being uploaded by another publisher") as refused:
+        uploads.create_upload(release_id=release_id, path="a.bin", length=100, user=admin_user)
+
+    assert refused.value.status == 409
+    assert head(logged_in, location)["Upload-Offset"] == "40"
+    assert ReleaseFile.objects.get().disk_path.read_bytes() == b"x" * 40
+
+
+def test_an_upload_leaves_nothing_other_users_can_read(logged_in, uploads_dir, settings):
+    data = os.urandom(200_000)
+    release_id = declare(logged_in, {"docs/a.bin": data}, torrent_format="hybrid").json()["release_id"]
+    location = create(logged_in, release_id, "docs/a.bin", len(data))["Location"]
+    patch(logged_in, location, 0, data[:150_000])
+
+    written = [*uploads_dir.rglob("*"), *settings.RELEASES_DIR.rglob("*")]
+    assert ReleaseFile.objects.get().disk_path in written
+    assert any(path.suffix == ".lock" for path in written)
+    assert [path for path in written if path.lstat().st_mode & 0o007] == []

@@ -138,7 +138,8 @@ def test_it_lets_a_publisher_upload_a_release(client, publisher, product, django
     assert len(callbacks) == 1
 
 
-def test_it_creates_a_new_product_for_its_publisher(client, publisher):
+def test_it_creates_a_new_product_for_its_publisher(client, publisher, settings):
+    settings.FANOUT_PRODUCT_CREATORS = "publishers"
     client.force_login(publisher)
     client.post(
         reverse("release-create"),

@@ -54,7 +54,9 @@ def test_it_reports_swarms_peers_origin_bytes_builds_and_nodes(client, admin_use
     add_release_counts(
         release_id=first.pk, counts={"origin_bytes": 500, "completed": 6, "torrent_fetches": 2}
     )
-    add_release_counts(release_id=second.pk, counts={"origin_bytes": 250, "http_bytes": 10})
+    add_release_counts(
+        release_id=second.pk, counts={"origin_bytes": 250, "http_bytes": 10, "web_seed_bytes": 4}
+    )
     ReleaseFactory(status=Release.Status.FAILED)
     client.force_login(admin_user)
 
@@ -67,6 +69,7 @@ def test_it_reports_swarms_peers_origin_bytes_builds_and_nodes(client, admin_use
     assert values['fanout_unhealthy_swarms{problem="origin_down"}'] == 2
     assert values["fanout_origin_uploaded_bytes_total"] == 750
     assert values["fanout_http_bytes_total"] == 10
+    assert values["fanout_web_seed_bytes_total"] == 4
     assert values["fanout_completed_downloads_total"] == 6
     assert values["fanout_torrent_fetches_total"] == 2
     assert values['fanout_releases{status="failed"}'] == 1

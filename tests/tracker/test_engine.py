@@ -57,6 +57,7 @@ def test_it_follows_the_swarms_it_is_given(tracker):
 
 
 def test_it_scrapes_the_swarms_it_tracks_and_leaves_out_the_others(tracker):
+    tracker.handle_announce(announce_query(V1, event="started"), "10.0.0.1")
     tracker.handle_announce(announce_query(V1, left=0, event="completed"), "10.0.0.1")
     query = f"info_hash={quoted(V2_TRUNCATED)}&info_hash={quoted(info_hash('unknown'))}".encode()
     assert bencode.decode(tracker.handle_scrape(query)) == {

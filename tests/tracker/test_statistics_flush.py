@@ -29,8 +29,9 @@ def test_it_counts_completed_once_per_peer_and_download(make_store):
     store.announce(SwarmAnnounce(1, peer(1), Event.COMPLETED, 0, 50, now=1))
     # A repeat, not a second download:
     store.announce(SwarmAnnounce(1, peer(1), Event.COMPLETED, 0, 50, now=2))
+    # Never seen leeching: not a download.
     store.announce(SwarmAnnounce(1, peer(2), Event.COMPLETED, 0, 50, now=3))
-    assert by_swarm(store.take_statistics(now=4)) == {1: (2, 0, 0, 2, 0)}
+    assert by_swarm(store.take_statistics(now=4)) == {1: (1, 0, 0, 2, 0)}
 
 
 def test_it_adds_the_growth_of_the_reported_totals(make_store):
@@ -54,6 +55,7 @@ def test_a_client_that_restarted_its_counters_adds_its_new_totals(make_store):
 
 def test_taking_resets_and_forgets_swarms_that_emptied(make_store):
     store = make_store(peer_ttl=TTL)
+    store.announce(SwarmAnnounce(1, peer(1), Event.STARTED, 100, 50, now=0))
     store.announce(SwarmAnnounce(1, peer(1), Event.COMPLETED, 0, 50, now=0))
     assert by_swarm(store.take_statistics(now=1)) == {1: (1, 0, 0, 1, 0)}
     # Peers still there: sampled again, nothing counted twice.
@@ -65,6 +67,7 @@ def test_taking_resets_and_forgets_swarms_that_emptied(make_store):
 
 def test_scrape_downloaded_survives_taking(make_store):
     store = make_store(peer_ttl=TTL)
+    store.announce(SwarmAnnounce(1, peer(1), Event.STARTED, 100, 50, now=0))
     store.announce(SwarmAnnounce(1, peer(1), Event.COMPLETED, 0, 50, now=0))
     store.take_statistics(now=1)
     assert store.scrape([1], now=2)[0].downloaded == 1
@@ -77,6 +80,7 @@ def test_concurrent_takes_never_count_an_announce_twice(redis_client, redis_pref
     second = RedisSwarmStore(redis_client, peer_ttl=TTL, prefix=redis_prefix)
     first.SWARMS_PER_CALL = 7
     for n in range(50):
+        first.announce(SwarmAnnounce(n, peer(n), Event.STARTED, 100, 50, 0, 0, 0))
         first.announce(SwarmAnnounce(n, peer(n), Event.COMPLETED, 0, 50, 0, 10, 10))
     taken = first.take_statistics(now=1) + second.take_statistics(now=1)
     assert sum(t.completed for t in taken) == 50 and sum(t.uploaded for t in taken) == 500
@@ -124,6 +128,7 @@ def test_flush_takes_from_the_store_and_writes(settings):
     settings.REDIS_URL = None
     release = publish_release("1.0", v1=info_hash("flush"))
     store = configured_swarm_store()
+    store.announce(SwarmAnnounce(release.pk, peer(1), Event.STARTED, 100, 50, time.time(), 0, 0))
     store.announce(SwarmAnnounce(release.pk, peer(1), Event.COMPLETED, 0, 50, time.time(), 7, 8))
     assert flush_statistics(store) == 1
     assert flush_statistics(store) == 1  # the peer is still there: sampled, not counted again
@@ -137,6 +142,7 @@ def test_the_celery_task_flushes_the_redis_store(settings, redis_client):
     release = publish_release("1.0", v1=info_hash("task"))
     store = configured_swarm_store()
     try:
+        store.announce(SwarmAnnounce(release.pk, peer(1), Event.STARTED, 100, 50, time.time(), 0, 0))
         store.announce(SwarmAnnounce(release.pk, peer(1), Event.COMPLETED, 0, 50, time.time(), 70, 80))
         assert tasks.flush_tracker_statistics.apply().get() == 1
         assert ReleaseDayStats.objects.get(release=release).completed == 1
@@ -161,6 +167,7 @@ def test_the_task_is_scheduled_by_name(settings):
 def test_runtracker_with_the_memory_store_flushes_its_own_statistics(start_tracker):
     release = publish_release("1.0", v1=info_hash("run-stats"))
     tracker = start_tracker(FANOUT_TRACKER_STATS_FLUSH_SECONDS="1", REDIS_URL="")
+    fetch(tracker.announce_url + "?" + announce_query(info_hash("run-stats"), event="started").decode())
     query = announce_query(info_hash("run-stats"), left=0, event="completed", uploaded=5, downloaded=9)
     fetch(tracker.announce_url + "?" + query.decode())
     wait_until(
@@ -177,6 +184,7 @@ def test_runtracker_with_the_memory_store_flushes_its_own_statistics(start_track
 def test_runtracker_flushes_once_more_when_it_stops(start_tracker):
     release = publish_release("1.0", v1=info_hash("run-stop"))
     tracker = start_tracker(FANOUT_TRACKER_STATS_FLUSH_SECONDS="3600", REDIS_URL="")
+    fetch(tracker.announce_url + "?" + announce_query(info_hash("run-stop"), event="started").decode())
     fetch(
         tracker.announce_url + "?" + announce_query(info_hash("run-stop"), event="completed", left=0).decode()
     )

@@ -97,8 +97,9 @@ def test_it_counts_a_completed_download_once_per_peer(make_store):
     store.announce(SwarmAnnounce(SWARM, peer(1), Event.STARTED, 100, 50, now=0))
     store.announce(SwarmAnnounce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=1))
     store.announce(SwarmAnnounce(SWARM, peer(1), Event.COMPLETED, 0, 50, now=2))
+    # Never seen leeching: a seed's or a forged announce.
     store.announce(SwarmAnnounce(SWARM, peer(2), Event.COMPLETED, 0, 50, now=3))
-    assert store.scrape([SWARM], now=4) == [SwarmCounts(complete=2, downloaded=2, incomplete=0)]
+    assert store.scrape([SWARM], now=4) == [SwarmCounts(complete=2, downloaded=1, incomplete=0)]
 
 
 def test_it_gives_at_most_numwant_distinct_peers(make_store):

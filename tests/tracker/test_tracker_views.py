@@ -28,8 +28,10 @@ def fresh_tracker(monkeypatch):
 
 
 def completed_announce(tracker: views.InProcessTracker) -> bytes:
-    query = announce_query(V1, event="completed", left=0)
-    return tracker.answer(lambda engine: engine.handle_announce(query, "10.0.0.1"))
+    """A download from start to finish: a leecher's announce, then its completed one."""
+    started, completed = announce_query(V1, event="started"), announce_query(V1, event="completed", left=0)
+    tracker.answer(lambda engine: engine.handle_announce(started, "10.0.0.1"))
+    return tracker.answer(lambda engine: engine.handle_announce(completed, "10.0.0.1"))
 
 
 def test_it_answers_announces_for_published_releases(client):
@@ -57,6 +59,7 @@ def test_it_answers_bad_announces_with_a_failure_reason(client):
 def test_it_scrapes(client):
     v2 = info_hash("views-v2") + bytes(12)
     publish_release("2.0", v2=v2)
+    client.get("/announce?" + announce_query(v2[:20], event="started").decode())
     client.get("/announce?" + announce_query(v2[:20], event="completed", left=0).decode())
     response = client.get(reverse("scrape") + f"?info_hash={quoted(v2[:20])}")
     assert bencode.decode(response.content) == {

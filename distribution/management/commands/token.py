@@ -4,7 +4,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from distribution.api_tokens import issue_api_token
+from distribution.api_tokens import issue_api_token, revoke_api_token
 from distribution.models import ApiToken
 
 
@@ -45,5 +45,5 @@ class Command(BaseCommand):
         tokens = list(ApiToken.objects.filter(prefix=prefix.rstrip("…"), revoked_at__isnull=True))
         if len(tokens) != 1:
             raise CommandError(f"{len(tokens)} live tokens start with {prefix}: name exactly one.")
-        tokens[0].revoke()
+        revoke_api_token(tokens[0])
         self.stdout.write(f"revoked {tokens[0]}")

@@ -32,7 +32,12 @@ from tracker.engine import Tracker, UdpTracker, Whitelist
 from tracker.http_server import HttpTrackerServer
 from tracker.proxies import TrustedProxies
 from tracker.selectors import load_whitelist
-from tracker.statistics_flush import configured_swarm_store, flushes_own_statistics, write_statistics
+from tracker.statistics_flush import (
+    configured_swarm_store,
+    flushes_own_statistics,
+    merged_statistics,
+    write_statistics,
+)
 from tracker.swarm_store import SwarmStatistics
 from tracker.udp_server import UdpTrackerServer
 
@@ -169,8 +174,10 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         refresher = loop.create_task(self._refresh(tracker, database))
+        # Statistics a database outage kept from being written: the next flush writes them.
+        unwritten: list[SwarmStatistics] = []
         flusher = (
-            loop.create_task(self._flush_statistics(tracker, database))
+            loop.create_task(self._flush_statistics(tracker, database, unwritten))
             if flushes_own_statistics(tracker.store)
             else None
         )
@@ -187,7 +194,7 @@ class Command(BaseCommand):
         udp.close()
         if flusher is not None:
             flusher.cancel()
-            await self._flush_statistics_once(tracker, database)
+            await self._flush_statistics_once(tracker, database, unwritten)
         database.shutdown(wait=True)
 
     async def _refresh(self, tracker: Tracker, database: ThreadPoolExecutor) -> None:
@@ -199,16 +206,25 @@ class Command(BaseCommand):
             except DatabaseError:
                 logger.exception("could not refresh the tracked swarms; answering for the previous ones")
 
-    async def _flush_statistics(self, tracker: Tracker, database: ThreadPoolExecutor) -> None:
+    async def _flush_statistics(
+        self, tracker: Tracker, database: ThreadPoolExecutor, unwritten: list[SwarmStatistics]
+    ) -> None:
         while True:
             await asyncio.sleep(settings.FANOUT_TRACKER_STATS_FLUSH_SECONDS)
-            await self._flush_statistics_once(tracker, database)
+            await self._flush_statistics_once(tracker, database, unwritten)
 
-    async def _flush_statistics_once(self, tracker: Tracker, database: ThreadPoolExecutor) -> None:
+    async def _flush_statistics_once(
+        self, tracker: Tracker, database: ThreadPoolExecutor, unwritten: list[SwarmStatistics]
+    ) -> None:
+        """Write the statistics taken now with ``unwritten``, those a database outage held back;
+        if the database is still out, they all wait for the next flush."""
         # Taken here, on the loop's thread (the memory store is not thread-safe);
         # written on the database thread, so the loop never waits for the ORM.
-        taken = tracker.store.take_statistics(tracker.clock())
+        taken = merged_statistics(unwritten, tracker.store.take_statistics(tracker.clock()))
         try:
             await asyncio.get_running_loop().run_in_executor(database, _write_statistics, taken)
         except DatabaseError:
-            logger.exception("could not write %d swarm statistics; they are lost", len(taken))
+            logger.exception("could not write %d swarm statistics; kept for the next flush", len(taken))
+            unwritten[:] = taken
+        else:
+            unwritten.clear()
