@@ -3,6 +3,8 @@
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -318,3 +320,32 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AuditedUserAdmin(UserAdmin):
+    """Accounts in the admin. Activation and groups change on the staff pages, which record them in
+    the audit log (and end a deactivated user's sessions, tokens and passkey); an account made here,
+    and staff or superuser status changed here, are recorded."""
+
+    PRIVILEGES = ("is_staff", "is_superuser")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "is_active", "groups") if obj is not None else fields
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        before = User.objects.filter(pk=obj.pk).values(*self.PRIVILEGES).first() if change else None
+        super().save_model(request, obj, form, change)
+        if before is None:
+            audit.record("user.created", actor=request.user, request=request, target=obj, invited=False)
+            return
+        changed = {name: getattr(obj, name) for name in self.PRIVILEGES if before[name] != getattr(obj, name)}
+        if changed:
+            audit.record(
+                "user.privileges_changed", actor=request.user, request=request, target=obj, **changed
+            )

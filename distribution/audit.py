@@ -57,6 +57,7 @@ ACTIONS = (
     "user.created",
     "user.deactivated",
     "user.reactivated",
+    "user.privileges_changed",
     "group.created",
     "group.member_added",
     "group.member_removed",

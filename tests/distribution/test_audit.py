@@ -639,3 +639,31 @@ def test_the_purge_goes_in_batches(settings, monkeypatch):
     settings.FANOUT_AUDIT_RETENTION_DAYS = 365
     assert audit.purge_expired_entries() == 7
     assert not AuditEntry.objects.exists()
+
+
+def test_in_the_django_admin_activation_and_groups_are_read_only_and_privileges_recorded(staff, outsider):
+    page = reverse("admin:auth_user_change", args=[outsider.pk])
+    form = staff.get(page).context["adminform"].form
+    assert "is_active" not in form.fields and "groups" not in form.fields
+    answer = staff.post(
+        page,
+        {
+            "username": outsider.username,
+            "is_staff": "on",
+            "is_active": "",  # read-only here: ignored
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    assert answer.status_code == 302, answer.context["adminform"].form.errors if answer.context else answer
+    outsider.refresh_from_db()
+    assert outsider.is_staff and outsider.is_active
+    entry = only("user.privileges_changed")
+    assert (entry.actor_name, entry.target_text) == ("admin", outsider.username)
+    assert entry.details == {"is_staff": True}
+
+    staff.post(
+        reverse("admin:auth_user_add"),
+        {"username": "newcomer", "password1": "x-Long-passw0rd!", "password2": "x-Long-passw0rd!"},
+    )
+    assert only("user.created").target_text == "newcomer"

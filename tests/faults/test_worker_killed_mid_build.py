@@ -4,6 +4,7 @@ elsewhere, and the release ends published with one torrent that matches its byte
 import hashlib
 import os
 import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -166,3 +167,22 @@ def test_a_build_whose_whole_worker_is_killed_is_queued_again_once_stalled(start
     assert_published_once(release)
     # Queued again once, though asked twice: received, then done.
     assert second.transcript().count("Task distribution.build_torrent[") == 2
+
+
+def test_a_worker_stopped_mid_build_exits_within_seconds_and_hands_the_build_back(start_worker, worker_env):
+    release = processing_release()
+    leaving = start_worker("leaving")
+    send(worker_env, "distribution.build_torrent", release.pk)
+    wait_until(lambda: build_in_progress(release), timeout=60, what="the build to be under way")
+
+    started = time.monotonic()
+    returncode = leaving.stop(signal.SIGTERM, timeout=15)
+
+    assert returncode >= 0, "the worker had to be killed"
+    assert time.monotonic() - started < 10
+    # Unacknowledged, the task went back to the queue as the worker left: the next worker takes it
+    # at once, with no stall to wait for.
+    successor = start_worker("successor")
+    wait_until(lambda: published(release), timeout=240, what="the release to be published")
+    assert_published_once(release)
+    assert successor.transcript().count("Task distribution.build_torrent[") == 2
