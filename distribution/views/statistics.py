@@ -4,6 +4,7 @@ web server's report of the release files it sent."""
 import csv
 from urllib.parse import unquote, urlsplit
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -80,8 +81,12 @@ def web_server_sent(request: HttpRequest) -> HttpResponse:
 
     Counted here, not when Django answers, because a client may leave before the end of its
     range, and a held-back web seed's client often does. nginx alone reaches this route: it
-    answers 404 to it from outside.
+    answers 404 to it from outside. Without FANOUT_X_ACCEL_REDIRECT no nginx sends files, Django
+    counts what it sends itself, and the route is not there (a reachable Django port would
+    otherwise take anyone's report).
     """
+    if not settings.FANOUT_X_ACCEL_REDIRECT:
+        raise Http404("No web server sends files for this instance.")
     try:
         uri = request.headers["X-Fanout-Request-URI"]
         status = request.headers["X-Fanout-Status"]

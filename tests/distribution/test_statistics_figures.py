@@ -106,3 +106,19 @@ def test_the_csv_has_the_figures(client, release, publisher):
         "1.500",
         "500",
     )
+
+
+def test_a_sent_file_report_is_taken_only_where_nginx_sends_the_files(client, release, settings):
+    report = {
+        "HTTP_X_FANOUT_REQUEST_URI": reverse("release-file", args=[release.pk, "a.bin"]),
+        "HTTP_X_FANOUT_STATUS": "200",
+        "HTTP_X_FANOUT_BODY_BYTES_SENT": "600",
+    }
+    # `make run`, or any instance whose Django sends the files itself: nobody may report.
+    settings.FANOUT_X_ACCEL_REDIRECT = None
+    assert client.post(reverse("web-server-sent"), **report).status_code == 404
+    assert not release.day_stats.exists()
+
+    settings.FANOUT_X_ACCEL_REDIRECT = "/protected/"
+    assert client.post(reverse("web-server-sent"), **report).status_code == 204
+    assert release.day_stats.get().http_bytes == 600
