@@ -8,9 +8,9 @@ in apps.py). Lines are never changed; ``purge_expired_entries`` removes those
 older than FANOUT_AUDIT_RETENTION_DAYS.
 
 Actions are named "<noun>.<verb>". The address is the one django-axes counts
-failed sign-ins against (AXES_CLIENT_IP_CALLABLE, tracker.views.client_ip:
-X-Forwarded-For only from FANOUT_TRUSTED_PROXIES), read through axes because
-this package may not import the tracker.
+failed sign-ins against (AXES_CLIENT_IP_CALLABLE, tracker.views.sign_in_client_ip:
+X-Forwarded-For only from FANOUT_TRUSTED_PROXIES, None when it is not an
+address), read through axes because this package may not import the tracker.
 """
 
 import datetime
@@ -104,22 +104,12 @@ def _entry_fields(
         "action": action,
         "actor": actor,
         "actor_name": actor.get_username() if actor is not None else "",
-        "address": client_address(request) if request is not None else None,
+        "address": get_client_ip_address(request) if request is not None else None,
         "target_type": target._meta.label_lower if target is not None else "",
         "target_id": str(target.pk) if target is not None else "",
         "target_text": str(target)[:TARGET_TEXT_MAX] if target is not None else "",
         "details": details,
     }
-
-
-def client_address(request: HttpRequest) -> str | None:
-    """The client's address as django-axes sees it; None when that is not an address (a malformed
-    X-Forwarded-For from a proxy, a request made in a test without one)."""
-    address = get_client_ip_address(request) or ""
-    try:
-        return str(ipaddress.ip_address(address.partition("%")[0]))
-    except ValueError:
-        return None
 
 
 def entries_matching(

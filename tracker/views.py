@@ -87,14 +87,13 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def sign_in_client_ip(request: HttpRequest) -> str | None:
-    """``client_ip`` for django-axes, which stores it in an address column: None when a trusted
-    proxy sent something that is not an address (the account's own lockout still applies)."""
-    address = client_ip(request)
+    """``client_ip`` for django-axes and the audit log, which store it in address columns: in its
+    canonical form, or None when a trusted proxy sent something that is not an address (the
+    account's own lockout still applies)."""
     try:
-        ipaddress.ip_address(address.partition("%")[0])
+        return str(ipaddress.ip_address(client_ip(request).partition("%")[0]))
     except ValueError:
         return None
-    return address
 
 
 def _passkey(passkey: str | None) -> bytes | None:
