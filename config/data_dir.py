@@ -80,7 +80,9 @@ def share_data_dir() -> None:
     if (gid == -1 and not mode & 0o007) or (gid == current.st_gid and mode == DATA_DIR_MODE):
         return
     try:
-        for path in (data_dir, *data_dir.rglob("*")):
+        # The directory itself last: its mode is what says the pass is done, so a pass cut
+        # short is made again at the next start.
+        for path in (*data_dir.rglob("*"), data_dir):
             _restrict(path, gid)
         if gid != -1:
             data_dir.chmod(DATA_DIR_MODE)
